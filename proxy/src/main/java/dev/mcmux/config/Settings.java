@@ -1,0 +1,71 @@
+package dev.mcmux.config;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The validated, immutable configuration of one mcmux process; built once at start by {@link
+ * SettingsLoader} and never read raw on the hot path.
+ */
+public record Settings(
+    Listen listen, Upstream upstream, Tls tls, Limits limits, Runtime runtime, Admin admin) {
+
+  /** Where clients connect: a loopback TCP address and/or a Unix-domain socket. */
+  public record Listen(
+      Optional<HostPort> tcp, Optional<Path> unixSocket, boolean unsafeNonLoopback, int backlog) {}
+
+  /** The memcached service behind mcmux and how the pool talks to it. */
+  public record Upstream(
+      List<HostPort> endpoints,
+      int connectionsPerLoop,
+      Duration connectTimeout,
+      Duration requestTimeout,
+      Duration keepaliveInterval,
+      Duration reconnectBackoffMin,
+      Duration reconnectBackoffMax,
+      /** 0 means: read {@code item_size_max} from the server's {@code stats settings}. */
+      long itemSizeMax) {}
+
+  /** How mcmux authenticates the server and, optionally, itself. */
+  public record Tls(
+      Optional<Path> caFile,
+      Optional<String> serverName,
+      Optional<Path> certFile,
+      Optional<Path> keyFile,
+      Optional<String> keyPassword,
+      boolean verify,
+      Duration handshakeTimeout,
+      TlsEngine engine,
+      List<String> protocols,
+      List<String> ciphers) {}
+
+  /** Per-client and process-wide bounds that keep one client from hurting the others. */
+  public record Limits(
+      int maxClientConnections,
+      int maxOutstandingPerClient,
+      long maxBufferedBytesPerClient,
+      long globalBufferBudget,
+      Duration valueReadTimeout) {}
+
+  /** Threads and transport. */
+  public record Runtime(int eventLoops, Transport transport) {}
+
+  /** The HTTP listener for metrics and health; empty when switched off. */
+  public record Admin(Optional<HostPort> listen) {}
+
+  /** Which TLS implementation to use. */
+  public enum TlsEngine {
+    AUTO,
+    OPENSSL,
+    JDK
+  }
+
+  /** Which Netty transport to use. */
+  public enum Transport {
+    AUTO,
+    EPOLL,
+    NIO
+  }
+}

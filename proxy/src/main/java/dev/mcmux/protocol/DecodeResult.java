@@ -1,0 +1,32 @@
+package dev.mcmux.protocol;
+
+/**
+ * What the client request decoder made of the bytes at the head of a client's input.
+ *
+ * <p>Each result except {@link NeedMore} consumed bytes from the input buffer.
+ */
+public sealed interface DecodeResult {
+
+  /** Not enough bytes yet for a complete request or a complete error; nothing was consumed. */
+  record NeedMore() implements DecodeResult {}
+
+  /** A complete, valid request to route (or, for version/verbosity/quit, to answer locally). */
+  record Request(AsciiRequest request) implements DecodeResult {}
+
+  /**
+   * A reply mcmux sends itself in this request's place in the client's order (e.g. {@code
+   * ERROR\r\n}, {@code CLIENT_ERROR bad data chunk\r\n}); the connection stays open. {@code reply}
+   * is empty when memcached would say nothing (e.g. an error it suppresses for {@code noreply}).
+   */
+  record LocalReply(byte[] reply) implements DecodeResult {}
+
+  /**
+   * memcached would close this connection here (e.g. a line over 2048 bytes that is not a get):
+   * earlier answers go out, then the connection closes; {@code reply} (possibly empty) is written
+   * last.
+   */
+  record Close(byte[] reply) implements DecodeResult {}
+
+  /** The shared instance of {@link NeedMore}. */
+  NeedMore NEED_MORE = new NeedMore();
+}
