@@ -1,0 +1,289 @@
+package dev.mcmux.upstream;
+
+import dev.mcmux.config.Settings;
+import dev.mcmux.protocol.ResponseShape;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.handler.flush.FlushConsolidationHandler;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.resolver.AddressResolverGroup;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The persistent TLS connections one event loop keeps to one node: opened at start, replaced with
+ * jittered backoff when they die, and handed to clients of the same event loop only, so no request
+ * ever crosses threads.
+ */
+public final class UpstreamPool implements UpstreamConnection.Listener {
+  private static final Logger log = LoggerFactory.getLogger(UpstreamPool.class);
+  private static final long LOG_REPEAT_NANOS = TimeUnit.SECONDS.toNanos(30);
+  private static final String TOO_MANY_CONNECTIONS_HEX =
+      ByteBufUtil.hexDump("ERROR Too many open".getBytes(StandardCharsets.US_ASCII));
+
+  private final EventLoop loop;
+  private final UpstreamNode node;
+  private final Settings.Upstream settings;
+  private final SslHandlerFactory tls;
+  private final Bootstrap bootstrap;
+  private final UpstreamConnection[] connections;
+  private final Backoff[] backoffs;
+  private final String loopName;
+  private boolean stopped;
+  private String lastLogged = "";
+  private long lastLoggedAt;
+
+  public UpstreamPool(
+      EventLoop loop,
+      int loopIndex,
+      UpstreamNode node,
+      Settings.Upstream settings,
+      Settings.Tls tlsSettings,
+      SslHandlerFactory tls,
+      NettyTransport transport,
+      AddressResolverGroup<InetSocketAddress> resolver) {
+    this.loop = loop;
+    this.node = node;
+    this.settings = settings;
+    this.tls = tls;
+    this.loopName = "loop" + loopIndex;
+    this.connections = new UpstreamConnection[settings.connectionsPerLoop()];
+    this.backoffs = new Backoff[connections.length];
+    for (int i = 0; i < backoffs.length; i++) {
+      backoffs[i] = new Backoff(settings.reconnectBackoffMin(), settings.reconnectBackoffMax());
+    }
+    this.bootstrap =
+        new Bootstrap()
+            .group(loop)
+            .channel(transport.socketChannel())
+            .resolver(resolver)
+            .option(
+                ChannelOption.CONNECT_TIMEOUT_MILLIS,
+                (int) Math.min(Integer.MAX_VALUE, settings.connectTimeout().toMillis()))
+            .option(ChannelOption.TCP_NODELAY, true)
+            .option(ChannelOption.SO_KEEPALIVE, true);
+  }
+
+  /** The node this pool connects to. */
+  public UpstreamNode node() {
+    return node;
+  }
+
+  /** Opens every connection; call on any thread. */
+  public void start() {
+    loop.execute(
+        () -> {
+          for (int i = 0; i < connections.length; i++) {
+            connect(i);
+          }
+        });
+  }
+
+  /**
+   * The usable connection with the fewest requests in flight, or null when none is up. Must be
+   * called on this pool's event loop.
+   */
+  public UpstreamConnection pick() {
+    UpstreamConnection best = null;
+    for (UpstreamConnection c : connections) {
+      if (c != null && c.isUsable() && (best == null || c.pendingCount() < best.pendingCount())) {
+        best = c;
+      }
+    }
+    return best;
+  }
+
+  /** Live connections in this pool. */
+  public int liveCount() {
+    int n = 0;
+    for (UpstreamConnection c : connections) {
+      if (c != null && c.isUsable()) {
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private void connect(int slot) {
+    if (stopped) {
+      return;
+    }
+    String host = node.address().host();
+    int port = node.address().port();
+    String tlsHost = node.address().host();
+    SslHandler ssl = tls.newHandler(io.netty.buffer.ByteBufAllocator.DEFAULT, tlsHost, port);
+    long startedAt = System.nanoTime();
+    ChannelFuture cf =
+        bootstrap
+            .clone()
+            .handler(
+                new ChannelInitializer<Channel>() {
+                  @Override
+                  protected void initChannel(Channel ch) {
+                    // Below the SslHandler: turns its per-record flushes into one syscall per
+                    // event-loop iteration.
+                    ch.pipeline().addLast("flush", new FlushConsolidationHandler(256, true));
+                    ch.pipeline().addLast("tls", ssl);
+                  }
+                })
+            .connect(host, port);
+    cf.addListener(
+        f -> {
+          if (!f.isSuccess()) {
+            ssl.engine().closeOutbound();
+            failed(slot, "connect to " + node.address() + " failed: " + describe(f.cause()));
+            return;
+          }
+          ssl.handshakeFuture()
+              .addListener(
+                  hf -> {
+                    if (!hf.isSuccess()) {
+                      cf.channel().close();
+                      failed(slot, handshakeFailure(hf.cause()));
+                    } else {
+                      established(slot, cf.channel(), ssl, startedAt);
+                    }
+                  });
+        });
+  }
+
+  private String handshakeFailure(Throwable cause) {
+    String d = describe(cause);
+    if (d.contains(TOO_MANY_CONNECTIONS_HEX)) {
+      return "TLS handshake with "
+          + node.address()
+          + " failed: the server is at its connection"
+          + " limit (it answered 'ERROR Too many open connections' in plaintext)";
+    }
+    return "TLS handshake with " + node.address() + " failed: " + d;
+  }
+
+  private void established(int slot, Channel ch, SslHandler ssl, long startedAt) {
+    if (stopped) {
+      ch.close();
+      return;
+    }
+    String name = node.address() + "#" + loopName + "." + slot;
+    UpstreamConnection conn =
+        new UpstreamConnection(
+            ch,
+            this,
+            name,
+            settings.requestTimeout().toNanos(),
+            settings.keepaliveInterval().toNanos(),
+            node.itemSizeMax());
+    ch.pipeline().addLast("upstream", conn);
+    connections[slot] = conn;
+    backoffs[slot].reset();
+    node.liveConnectionCounter().incrementAndGet();
+    node.lastError("");
+    conn.startWatchdog();
+    node.firstConnection().complete(null);
+    SSLSession s = ssl.engine().getSession();
+    log.info(
+        "upstream {} connected: {} {} in {} ms",
+        name,
+        s.getProtocol(),
+        s.getCipherSuite(),
+        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startedAt));
+    if (node.wantsItemSizeMax()) {
+      conn.write(
+          Unpooled.copiedBuffer("stats settings\r\n", StandardCharsets.US_ASCII),
+          new SettingsRequest(),
+          false);
+    }
+  }
+
+  private void failed(int slot, String reason) {
+    node.lastError(reason);
+    logRateLimited(reason);
+    scheduleReconnect(slot);
+  }
+
+  private void logRateLimited(String reason) {
+    long now = System.nanoTime();
+    if (!reason.equals(lastLogged) || now - lastLoggedAt > LOG_REPEAT_NANOS) {
+      log.warn("upstream {} ({}): {}", node.address(), loopName, reason);
+      lastLogged = reason;
+      lastLoggedAt = now;
+    }
+  }
+
+  private void scheduleReconnect(int slot) {
+    if (stopped) {
+      return;
+    }
+    long delay = backoffs[slot].nextDelayNanos();
+    loop.schedule(() -> connect(slot), delay, TimeUnit.NANOSECONDS);
+  }
+
+  @Override
+  public void closed(UpstreamConnection connection, String reason) {
+    for (int i = 0; i < connections.length; i++) {
+      if (connections[i] == connection) {
+        connections[i] = null;
+        node.liveConnectionCounter().decrementAndGet();
+        if (!stopped) {
+          node.lastError(reason);
+          scheduleReconnect(i);
+        }
+      }
+    }
+  }
+
+  @Override
+  public void versionSeen(String version) {
+    node.version(version);
+  }
+
+  /** Closes every connection and stops reconnecting; call on the pool's event loop. */
+  public void stop() {
+    stopped = true;
+    for (UpstreamConnection c : connections) {
+      if (c != null) {
+        c.close("mcmux is shutting down");
+      }
+    }
+  }
+
+  private static String describe(Throwable t) {
+    return UpstreamConnection.describe(t);
+  }
+
+  /** Reads {@code item_size_max} from {@code stats settings} so oversized values fail locally. */
+  private final class SettingsRequest extends PendingRequest {
+    SettingsRequest() {
+      super(ResponseShape.STATS);
+    }
+
+    @Override
+    protected void onResponse(ByteBuf frame) {
+      try {
+        String text = frame.toString(StandardCharsets.US_ASCII);
+        int at = text.indexOf("STAT item_size_max ");
+        if (at >= 0) {
+          int eol = text.indexOf('\r', at);
+          node.learnItemSizeMax(Long.parseLong(text.substring(at + 19, eol).trim()));
+        }
+      } catch (RuntimeException e) {
+        log.debug("unparseable stats settings from {}", node.address(), e);
+      } finally {
+        frame.release();
+      }
+    }
+
+    @Override
+    protected void onFailure(String errorLine) {}
+  }
+}
