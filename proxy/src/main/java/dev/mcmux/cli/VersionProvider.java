@@ -23,7 +23,7 @@ final class VersionProvider implements IVersionProvider {
     } catch (IOException e) {
       // Fall through: a version string is not worth failing for.
     }
-    return "development build";
+    return "(development build)";
   }
 
   @Override

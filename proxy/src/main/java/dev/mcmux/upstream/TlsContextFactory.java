@@ -137,7 +137,13 @@ public final class TlsContextFactory {
       openSsl.setSessionCacheEnabled(true);
     }
     logEngine(tls, provider);
-    if (!tls.verify()) {
+    if (tls.verify()) {
+      String trust =
+          tls.caFile().isPresent()
+              ? tls.caFile().get() + " (" + cas.size() + " certificates)"
+              : "the system trust store (the JDK's cacerts or javax.net.ssl.trustStore)";
+      log.info("TLS trust: {}, host names verified", trust);
+    } else {
       log.warn(
           "mcmux.tls.verify = false: upstream certificates are NOT verified; anyone on the"
               + " network path can intercept and alter memcached traffic");
@@ -250,8 +256,7 @@ public final class TlsContextFactory {
 
   private static void logEngine(Settings.Tls tls, SslProvider provider) {
     if (provider == SslProvider.OPENSSL) {
-      log.info(
-          "TLS engine: {} ({}), protocols {}", OPENSSL, OpenSsl.versionString(), tls.protocols());
+      log.info("TLS engine: {}, protocols {}", OPENSSL, tls.protocols());
     } else if (tls.engine() == Settings.TlsEngine.JDK) {
       log.warn(
           "TLS engine: JDK, as mcmux.tls.engine = jdk asks; it is several times slower than"
@@ -266,17 +271,29 @@ public final class TlsContextFactory {
     }
   }
 
+  // One line per file: a system bundle often carries a few expired roots next to valid ones.
   private static void warnIfExpired(List<X509Certificate> certs, String setting) {
     Instant now = Instant.now();
+    List<String> expired = new ArrayList<>();
     for (X509Certificate cert : certs) {
       if (cert.getNotAfter().toInstant().isBefore(now)) {
-        log.warn(
-            "{}: certificate {} expired at {}",
-            setting,
-            cert.getSubjectX500Principal().getName(X500Principal.RFC2253),
-            cert.getNotAfter().toInstant());
+        expired.add(
+            cert.getSubjectX500Principal().getName(X500Principal.RFC2253)
+                + " on "
+                + cert.getNotAfter().toInstant());
       }
     }
+    if (expired.isEmpty()) {
+      return;
+    }
+    log.warn(
+        "{}: {} of {} certificates expired{}: {}",
+        setting,
+        expired.size(),
+        certs.size(),
+        expired.size() == certs.size() ? " (handshakes will fail)" : "",
+        String.join("; ", expired.subList(0, Math.min(3, expired.size())))
+            + (expired.size() > 3 ? "; ..." : ""));
   }
 
   private static String rootCause(Throwable t) {
