@@ -3,6 +3,7 @@ package dev.mcmux.config;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigObject;
 import com.typesafe.config.ConfigParseOptions;
 import com.typesafe.config.ConfigRenderOptions;
 import com.typesafe.config.ConfigValue;
@@ -188,15 +189,25 @@ public final class SettingsLoader {
             top, "unknown setting; mcmux reads only keys under " + ROOT + " { }");
       }
     }
-    for (var entry : file.entrySet()) {
-      String path = entry.getKey();
-      if (LEAVES.contains(path)) {
-        continue;
+    if (file.root().get(ROOT) instanceof ConfigObject mcmux) {
+      checkKnown(ROOT, mcmux);
+    } else if (file.root().containsKey(ROOT)) {
+      throw new InvalidSettingException(ROOT, "is a section, not a value");
+    }
+  }
+
+  // Walks the tree rather than Config.entrySet(), which skips keys set to null.
+  private static void checkKnown(String prefix, ConfigObject object) {
+    for (var entry : object.entrySet()) {
+      String plain = prefix + "." + entry.getKey();
+      boolean isSection = LEAVES.stream().anyMatch(p -> p.startsWith(plain + "."));
+      if (entry.getValue() instanceof ConfigObject child && isSection) {
+        checkKnown(plain, child);
+      } else if (isSection) {
+        throw new InvalidSettingException(plain, "is a section, not a value");
+      } else if (!LEAVES.contains(plain)) {
+        throw new InvalidSettingException(plain, "unknown setting" + suggestion(plain));
       }
-      if (LEAVES.stream().anyMatch(p -> p.startsWith(path + "."))) {
-        throw new InvalidSettingException(path, "is a section, not a value");
-      }
-      throw new InvalidSettingException(path, "unknown setting" + suggestion(path));
     }
   }
 

@@ -292,6 +292,17 @@ class SettingsLoaderTest {
   }
 
   @Test
+  void unknownKeySetToNullIsStillAnError() throws IOException {
+    Path conf = write("null.conf", "mcmux.upstream.endpoint = null\n");
+    assertEquals(
+        "mcmux.upstream.endpoint: unknown setting (did you mean mcmux.upstream.endpoints?)",
+        assertThrows(
+                InvalidSettingException.class,
+                () -> SettingsLoader.load(Optional.of(conf), ONE_ENDPOINT, Map.of()))
+            .getMessage());
+  }
+
+  @Test
   void settingAtTheWrongLevelIsNamedWithItsRightPlace() throws IOException {
     Path conf = write("level.conf", "mcmux.server-name = \"x\"\n");
     assertEquals(
