@@ -131,8 +131,8 @@ public final class TlsContextFactory {
       throw new InvalidSettingException(
           "mcmux.tls", "cannot set up " + engineName + " TLS: " + e.getMessage(), e);
     }
-    // Reconnects after a node restart or a network blip then skip the full handshake and its
-    // certificate verification, which is most of what a reconnect storm costs.
+    // A resumed session spares a reconnect (node restart, network blip) the certificate chain
+    // and signature checks, the costliest part of a reconnect storm on both sides.
     if (context.sessionContext() instanceof OpenSslSessionContext openSsl) {
       openSsl.setSessionCacheEnabled(true);
     }
