@@ -1,10 +1,85 @@
 package dev.mcmux.cli;
 
-/** Entry point of the mcmux command line. */
-public final class Main {
-  private Main() {}
+import java.io.PrintWriter;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
+/** Entry point of the mcmux command line: parses the subcommand and maps failures to exit codes. */
+@Command(
+    name = "mcmux",
+    mixinStandardHelpOptions = true,
+    versionProvider = VersionProvider.class,
+    description = "Local TLS multiplexing sidecar for memcached.",
+    subcommands = {RunCommand.class, ValidateCommand.class})
+public final class Main implements Callable<Integer> {
+
+  /** Exit code for a bad setting or flag; nothing was bound. */
+  static final int EXIT_USAGE = 2;
+
+  /** Exit code for any other failure at start. */
+  static final int EXIT_FAILURE = 1;
+
+  private final Map<String, String> env;
+
+  @Spec CommandSpec spec;
+
+  private Main(Map<String, String> env) {
+    this.env = env;
+  }
 
   public static void main(String[] args) {
-    System.out.println("mcmux");
+    System.exit(
+        execute(
+            args,
+            System.getenv(),
+            new PrintWriter(System.out, true),
+            new PrintWriter(System.err, true)));
+  }
+
+  /** Runs the command line with the given environment and streams; returns the exit code. */
+  static int execute(String[] args, Map<String, String> env, PrintWriter out, PrintWriter err) {
+    CommandLine cli = new CommandLine(new Main(env));
+    cli.setOut(out);
+    cli.setErr(err);
+    cli.setParameterExceptionHandler(
+        (e, a) -> {
+          String command = e.getCommandLine().getCommandSpec().qualifiedName();
+          return fail(
+              e.getCommandLine().getErr(),
+              e.getMessage() + " (see '" + command + " --help')",
+              EXIT_USAGE);
+        });
+    cli.setExecutionExceptionHandler((e, c, parsed) -> fail(c.getErr(), reason(e), EXIT_FAILURE));
+    int code = cli.execute(args);
+    out.flush();
+    err.flush();
+    return code;
+  }
+
+  Map<String, String> env() {
+    return env;
+  }
+
+  @Override
+  public Integer call() {
+    spec.commandLine().usage(spec.commandLine().getErr());
+    return EXIT_USAGE;
+  }
+
+  /** Prints {@code mcmux: message} as one line and returns {@code code}. */
+  static int fail(PrintWriter err, String message, int code) {
+    err.println("mcmux: " + message.strip().replaceAll("\\s*\\R\\s*", " "));
+    err.flush();
+    return code;
+  }
+
+  /** A one-line reason for an unexpected exception. */
+  static String reason(Throwable t) {
+    String m = t.getMessage();
+    return m == null || m.isBlank() ? t.getClass().getSimpleName() : m;
   }
 }
