@@ -4,6 +4,7 @@ import dev.mcmux.config.HostPort;
 import dev.mcmux.config.Settings;
 import dev.mcmux.upstream.NettyTransport;
 import dev.mcmux.upstream.SslHandlerFactory;
+import dev.mcmux.upstream.TlsContextFactory;
 import dev.mcmux.upstream.UpstreamNode;
 import dev.mcmux.upstream.UpstreamPool;
 import io.netty.bootstrap.ServerBootstrap;
@@ -81,7 +82,18 @@ public final class McmuxServer implements AutoCloseable {
   }
 
   /**
-   * Validates what only the running system can check, binds the listeners and opens the pools.
+   * Builds the TLS context from the settings, opens the pools and binds the listeners.
+   *
+   * @throws dev.mcmux.config.InvalidSettingException when a TLS file or setting is unusable
+   * @throws Exception when a listener cannot bind; nothing stays bound then
+   */
+  public static McmuxServer start(Settings settings) throws Exception {
+    TlsContextFactory tls = TlsContextFactory.create(settings.tls());
+    return start(settings, tls::newHandler);
+  }
+
+  /**
+   * Opens the pools and binds the listeners, with TLS handlers from {@code tls}.
    *
    * @param tls makes the {@code SslHandler} of every upstream connection
    * @throws Exception when a listener cannot bind; nothing stays bound then
