@@ -40,6 +40,11 @@ public enum Command {
     return wireName.clone();
   }
 
+  /** The command word without a defensive copy, for the encoder's hot path; never modify it. */
+  byte[] wireNameShared() {
+    return wireName;
+  }
+
   /** What memcached answers to this command. */
   public ResponseShape shape() {
     return shape;

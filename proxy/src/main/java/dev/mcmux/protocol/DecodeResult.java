@@ -7,7 +7,10 @@ package dev.mcmux.protocol;
  */
 public sealed interface DecodeResult {
 
-  /** Not enough bytes yet for a complete request or a complete error; nothing was consumed. */
+  /**
+   * Not enough bytes yet for a complete request or a complete error; nothing was consumed, except
+   * bytes of a rejected data block that the decoder was discarding.
+   */
   record NeedMore() implements DecodeResult {}
 
   /** A complete, valid request to route (or, for version/verbosity/quit, to answer locally). */
@@ -17,8 +20,22 @@ public sealed interface DecodeResult {
    * A reply mcmux sends itself in this request's place in the client's order (e.g. {@code
    * ERROR\r\n}, {@code CLIENT_ERROR bad data chunk\r\n}); the connection stays open. {@code reply}
    * is empty when memcached would say nothing (e.g. an error it suppresses for {@code noreply}).
+   *
+   * <p>{@code deleteFirst} is non-null only for a {@code set} whose value is over the size limit:
+   * memcached then also unlinks the key so no stale value survives, so the caller must send this
+   * {@code delete} upstream, discard whatever it answers, and only then let {@code reply} out in
+   * this slot. A caller that ignores it still answers correctly but may leave a stale value.
+   *
+   * @param reply the bytes to send, possibly empty; a fresh array the caller may keep
+   * @param deleteFirst a {@link Command#DELETE} request to run upstream first, or null
    */
-  record LocalReply(byte[] reply) implements DecodeResult {}
+  record LocalReply(byte[] reply, AsciiRequest deleteFirst) implements DecodeResult {
+
+    /** A plain local reply with nothing to run upstream. */
+    public LocalReply(byte[] reply) {
+      this(reply, null);
+    }
+  }
 
   /**
    * memcached would close this connection here (e.g. a line over 2048 bytes that is not a get):
