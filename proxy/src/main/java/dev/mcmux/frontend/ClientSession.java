@@ -108,7 +108,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       } else if (result instanceof DecodeResult.Request r) {
         handle(r.request());
       } else if (result instanceof DecodeResult.LocalReply r) {
-        local(r.reply(), false);
+        if (r.deleteFirst() != null) {
+          deleteThenReply(r.deleteFirst(), r.reply());
+        } else {
+          local(r.reply(), false);
+        }
       } else if (result instanceof DecodeResult.Close c) {
         local(c.reply(), true);
       }
@@ -264,6 +268,26 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       from = to;
     }
     r.release();
+  }
+
+  /**
+   * memcached unlinks the key of a rejected oversized {@code set} so no stale value survives; the
+   * same delete runs upstream before the error goes out in this slot.
+   */
+  private void deleteThenReply(AsciiRequest delete, byte[] reply) {
+    UpstreamConnection conn = upstreamFor();
+    if (conn == null) {
+      delete.release();
+      local(reply, false);
+      return;
+    }
+    Slot slot = new ReplyAfterSlot(reply);
+    slots.addLast(slot);
+    pinnedOutstanding++;
+    ByteBuf line = ctx.alloc().ioBuffer(64 + totalKeyBytes(delete));
+    AsciiRequestEncoder.writeLine(delete, line);
+    delete.release();
+    conn.write(line, slot, false);
   }
 
   private static int retrievalLineLength(AsciiRequest r, int from, int to) {
@@ -499,6 +523,39 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     protected void onFailure(String errorLine) {
       answered(connection());
       accept(this, Unpooled.copiedBuffer(errorLine, StandardCharsets.US_ASCII));
+    }
+  }
+
+  /** A slot whose upstream answer is dropped and replaced by a reply mcmux fixed in advance. */
+  private final class ReplyAfterSlot extends Slot {
+    private final byte[] reply;
+
+    ReplyAfterSlot(byte[] reply) {
+      super(ResponseShape.LINE, null);
+      this.reply = reply;
+    }
+
+    @Override
+    protected void onResponse(ByteBuf frame) {
+      frame.release();
+      complete();
+    }
+
+    @Override
+    protected void onFailure(String errorLine) {
+      complete();
+    }
+
+    private void complete() {
+      answered(connection());
+      if (reply.length > 0) {
+        accept(this, Unpooled.wrappedBuffer(reply));
+      } else {
+        done = true;
+        if (!closed && slots.peekFirst() == this) {
+          drain();
+        }
+      }
     }
   }
 

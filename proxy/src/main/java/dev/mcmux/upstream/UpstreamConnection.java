@@ -164,6 +164,11 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     channel.flush();
   }
 
+  /** Asks the server for its version now (the answer updates the node's version). */
+  void probe() {
+    write(PROBE.duplicate(), new Probe(), false);
+  }
+
   /** Starts the timer that watches the head request and keeps idle connections alive. */
   void startWatchdog() {
     long period = Math.max(TimeUnit.MILLISECONDS.toNanos(10), requestTimeoutNanos / 4);
@@ -185,10 +190,10 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       } else if (waited >= requestTimeoutNanos / 2 && !nudged) {
         // One extra write wakes a memcached stuck on bytes OpenSSL already decrypted (DESIGN.md).
         nudged = true;
-        write(PROBE.duplicate(), new Probe(), false);
+        probe();
       }
     } else if (now - lastWriteNanos >= keepaliveNanos) {
-      write(PROBE.duplicate(), new Probe(), false);
+      probe();
     }
   }
 

@@ -189,6 +189,7 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
     node.liveConnectionCounter().incrementAndGet();
     node.lastError("");
     conn.startWatchdog();
+    conn.probe();
     node.firstConnection().complete(null);
     SSLSession s = ssl.engine().getSession();
     log.info(

@@ -21,7 +21,8 @@ class AsciiResponseFramerTest {
         Arguments.of(ResponseShape.LINE, "SERVER_ERROR out of memory storing object\r\n"),
         Arguments.of(ResponseShape.RETRIEVAL, "END\r\n"),
         Arguments.of(ResponseShape.RETRIEVAL, "VALUE k 0 1\r\nv\r\nEND\r\n"),
-        Arguments.of(ResponseShape.RETRIEVAL, "VALUE k 5 3 99\r\nEND\r\nVALUE j 0 0\r\n\r\nEND\r\n"),
+        Arguments.of(
+            ResponseShape.RETRIEVAL, "VALUE k 5 3 99\r\nEND\r\nVALUE j 0 0\r\n\r\nEND\r\n"),
         Arguments.of(ResponseShape.RETRIEVAL, "VALUE k 0 4\r\n\r\n\r\n\r\nEND\r\n"),
         Arguments.of(ResponseShape.RETRIEVAL, "CLIENT_ERROR bad command line format\r\n"),
         Arguments.of(ResponseShape.RETRIEVAL, "VALUE a 0 1\r\nx\r\nSERVER_ERROR out of memory\r\n"),
