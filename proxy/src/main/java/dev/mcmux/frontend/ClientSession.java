@@ -502,6 +502,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       this.noreply = noreply;
     }
 
+    /** Marks the slot answered with nothing to send, and lets later answers out. */
+    void completeSilently() {
+      done = true;
+      if (!closed && slots.peekFirst() == this) {
+        drain();
+      }
+    }
+
     @Override
     protected void onResponse(ByteBuf frame) {
       answered(connection());
@@ -512,16 +520,19 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       if (frame.isReadable()) {
         accept(this, frame);
       } else {
-        done = true;
-        if (!closed && slots.peekFirst() == this) {
-          drain();
-        }
+        completeSilently();
       }
     }
 
     @Override
     protected void onFailure(String errorLine) {
       answered(connection());
+      if (noreply != null) {
+        // The client reads no reply to this request: an unexpected line would be taken as the
+        // answer to its next request. memcached keeps its own errors quiet here too.
+        completeSilently();
+        return;
+      }
       accept(this, Unpooled.copiedBuffer(errorLine, StandardCharsets.US_ASCII));
     }
   }
@@ -551,10 +562,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       if (reply.length > 0) {
         accept(this, Unpooled.wrappedBuffer(reply));
       } else {
-        done = true;
-        if (!closed && slots.peekFirst() == this) {
-          drain();
-        }
+        completeSilently();
       }
     }
   }
