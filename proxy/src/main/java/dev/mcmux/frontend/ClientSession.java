@@ -38,9 +38,6 @@ import java.util.concurrent.TimeUnit;
 final class ClientSession extends ChannelInboundHandlerAdapter
     implements UpstreamConnection.ResponseSink {
 
-  /** Keep upstream get lines under this many bytes: some services reject longer ones. */
-  static final int MAX_UPSTREAM_GET_LINE = 16 * 1024 - 64;
-
   /** Responses shorter than this are copied so they never pin a large upstream buffer. */
   private static final int COPY_BELOW = 16 * 1024;
 
@@ -121,7 +118,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       if (!cumulation.isReadable() || stopDecoding) {
         cumulation.release();
         cumulation = null;
-      } else {
+      } else if (cumulation.refCnt() == 1) {
+        // Compacting moves bytes under any value slice still held, so only when none is.
         cumulation.discardSomeReadBytes();
       }
     }
@@ -188,7 +186,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter
         }
       }
       default -> {
-        if (c.isRetrieval() && retrievalLineLength(r, 0, r.keys().size()) > MAX_UPSTREAM_GET_LINE) {
+        if (c.isRetrieval()
+            && AsciiRequestEncoder.retrievalLineLength(c, r.exptime(), r.keys(), 0, r.keys().size())
+                > AsciiRequestEncoder.maxUpstreamLineBytes(c)) {
           forwardSplitRetrieval(r);
         } else {
           forward(r);
@@ -253,16 +253,18 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     List<byte[]> keys = r.keys();
     MultiSlot multi = new MultiSlot();
     slots.addLast(multi);
+    int max = AsciiRequestEncoder.maxUpstreamLineBytes(r.command());
     int from = 0;
     while (from < keys.size()) {
-      int to = from + 1;
-      while (to < keys.size() && retrievalLineLength(r, from, to + 1) <= MAX_UPSTREAM_GET_LINE) {
-        to++;
-      }
+      int to = AsciiRequestEncoder.retrievalPartEnd(r.command(), r.exptime(), keys, from, max);
       Part part = new Part(multi);
       multi.parts.add(part);
       pinnedOutstanding++;
-      ByteBuf line = ctx.alloc().ioBuffer(retrievalLineLength(r, from, to));
+      ByteBuf line =
+          ctx.alloc()
+              .ioBuffer(
+                  AsciiRequestEncoder.retrievalLineLength(
+                      r.command(), r.exptime(), keys, from, to));
       AsciiRequestEncoder.writeRetrieval(r.command(), r.exptime(), keys, from, to, line);
       conn.write(line, part, false);
       from = to;
@@ -288,14 +290,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     AsciiRequestEncoder.writeLine(delete, line);
     delete.release();
     conn.write(line, slot, false);
-  }
-
-  private static int retrievalLineLength(AsciiRequest r, int from, int to) {
-    int n = r.command().name().length() + 2 + 12;
-    for (int i = from; i < to; i++) {
-      n += r.keys().get(i).length + 1;
-    }
-    return n;
   }
 
   private static int totalKeyBytes(AsciiRequest r) {

@@ -250,7 +250,8 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   @Override
   public void channelReadComplete(ChannelHandlerContext ctx) {
     flushSinks();
-    if (cumulation != null) {
+    if (cumulation != null && cumulation.refCnt() == 1) {
+      // Compacting moves bytes under any response slice still held, so only when none is.
       cumulation.discardSomeReadBytes();
     }
   }
