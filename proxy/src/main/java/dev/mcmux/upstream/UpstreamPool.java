@@ -45,6 +45,7 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
   private final Bootstrap bootstrap;
   private final UpstreamConnection[] connections;
   private final Backoff[] backoffs;
+  private final boolean[] replacing;
   private final String loopName;
   private final String nodeTag;
   private boolean stopped;
@@ -72,6 +73,7 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
     this.nodeTag = node.address().toString();
     this.connections = new UpstreamConnection[settings.connectionsPerLoop()];
     this.backoffs = new Backoff[connections.length];
+    this.replacing = new boolean[connections.length];
     for (int i = 0; i < backoffs.length; i++) {
       backoffs[i] = new Backoff(settings.reconnectBackoffMin(), settings.reconnectBackoffMax());
     }
@@ -119,9 +121,9 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
     long now = System.nanoTime();
     for (int i = 0; i < connections.length; i++) {
       UpstreamConnection c = connections[i];
-      if (c != null && now - c.openedAtNanos() > maxAgeNanos) {
-        connections[i] = null;
-        c.drain(settings.requestTimeout().toNanos() * 4);
+      if (c != null && !replacing[i] && now - c.openedAtNanos() > maxAgeNanos) {
+        // The old connection keeps serving until its replacement is up: no gap for clients.
+        replacing[i] = true;
         connect(i);
       }
     }
@@ -238,7 +240,12 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
             settings.keepaliveInterval().toNanos(),
             node.itemSizeMax());
     ch.pipeline().addLast("upstream", conn);
+    UpstreamConnection old = connections[slot];
     connections[slot] = conn;
+    replacing[slot] = false;
+    if (old != null) {
+      old.drain(settings.requestTimeout().toNanos() * 4);
+    }
     backoffs[slot].reset();
     node.liveConnectionCounter().incrementAndGet();
     node.lastError("");
@@ -264,6 +271,12 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
   private void failed(int slot, String reason) {
     node.lastError(reason);
     logRateLimited(reason);
+    if (replacing[slot] && connections[slot] != null && connections[slot].isUsable()) {
+      // The old connection still serves; the next age check tries the replacement again.
+      replacing[slot] = false;
+      return;
+    }
+    replacing[slot] = false;
     scheduleReconnect(slot);
   }
 
