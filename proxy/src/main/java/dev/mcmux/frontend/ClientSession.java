@@ -118,6 +118,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   }
 
   private void processInput() {
+    // The server's item_size_max may be learned after this client connected.
+    decoder.maxValueBytes(pool.node().itemSizeMax());
+    boolean progressed = false;
     while (!stopDecoding && !closed && cumulation != null && cumulation.isReadable()) {
       if (slots.size() >= shared.limits().maxOutstandingPerClient()) {
         // Backpressure on this client's socket only; upstream keeps flowing.
@@ -130,7 +133,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       DecodeResult result = decoder.decode(cumulation);
       if (result instanceof DecodeResult.NeedMore) {
         break;
-      } else if (result instanceof DecodeResult.Request r) {
+      }
+      progressed = true;
+      if (result instanceof DecodeResult.Request r) {
         handle(r.request());
       } else if (result instanceof DecodeResult.LocalReply r) {
         if (r.deleteFirst() != null) {
@@ -150,6 +155,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter
         // Compacting moves bytes under any value slice still held, so only when none is.
         cumulation.discardSomeReadBytes();
       }
+    }
+    if (progressed) {
+      // The deadline is for one stalled request, not for a client that keeps pipelining.
+      partialSinceNanos = 0;
     }
     watchPartialRequest();
     drain();
