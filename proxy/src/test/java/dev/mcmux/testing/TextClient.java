@@ -126,9 +126,10 @@ public final class TextClient implements AutoCloseable {
 
   /** Like {@link #readLine()}, as bytes. */
   public byte[] readLineBytes() {
-    int scanned = start;
+    // Counted from start, not as an index: fill() may move the buffered bytes to the front.
+    int scanned = 0;
     while (true) {
-      for (int i = scanned; i < end; i++) {
+      for (int i = start + scanned; i < end; i++) {
         if (buffer[i] == '\n') {
           if (i == start || buffer[i - 1] != '\r') {
             throw failure("a line ending in a bare LF");
@@ -138,7 +139,7 @@ public final class TextClient implements AutoCloseable {
           return line;
         }
       }
-      scanned = end;
+      scanned = end - start;
       fill("the end of a line");
     }
   }
