@@ -38,7 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
 class BurstIT {
   private static final int SETS = 1_000;
   private static final int CLIENTS = 50;
-  private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(30);
+  private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(60);
   private static final Duration NO_STALL = REQUEST_TIMEOUT.dividedBy(2);
 
   @TempDir static Path dir;
