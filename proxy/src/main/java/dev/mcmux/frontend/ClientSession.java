@@ -93,12 +93,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   }
 
   private void processInput() {
+    boolean atLimit = false;
     while (!stopDecoding && !closed && cumulation != null && cumulation.isReadable()) {
       if (slots.size() >= shared.limits().maxOutstandingPerClient()) {
         // Backpressure on this client's socket only; upstream keeps flowing.
+        atLimit = true;
         if (!paused) {
           paused = true;
-          ctx.channel().config().setAutoRead(false);
+          if (!inputShutdown) {
+            ctx.channel().config().setAutoRead(false);
+          }
         }
         break;
       }
@@ -118,7 +122,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       }
     }
     if (cumulation != null) {
-      if (!cumulation.isReadable() || stopDecoding) {
+      // After the client's end of input, a request still incomplete can never be completed:
+      // memcached drops it too. Complete requests held back by the outstanding limit stay.
+      if (!cumulation.isReadable() || stopDecoding || (inputShutdown && !atLimit)) {
         cumulation.release();
         cumulation = null;
       } else {
@@ -388,8 +394,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     }
     if (paused && slots.size() < shared.limits().maxOutstandingPerClient() / 2 + 1) {
       paused = false;
-      ctx.channel().config().setAutoRead(true);
+      if (!inputShutdown) {
+        // Never after the end of input: on a half-closed socket Netty's epoll channel fails to
+        // re-arm reading (epoll_ctl ENOENT) and closes, losing the answers still queued.
+        ctx.channel().config().setAutoRead(true);
+      }
       processInput();
+      return;
     }
     if (inputShutdown && slots.isEmpty() && (cumulation == null || !cumulation.isReadable())) {
       ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
@@ -436,11 +447,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     if (evt instanceof ChannelInputShutdownEvent) {
       // A client that half-closes after writing (echo ... | nc) still gets every answer.
       inputShutdown = true;
-      if (cumulation != null) {
-        cumulation.release();
-        cumulation = null;
-      }
-      drain();
+      // Requests held back by the outstanding limit are still answered; processInput drops only
+      // an incomplete last one, and drain closes once every answer is out.
+      processInput();
       ctx.flush();
     }
     ctx.fireUserEventTriggered(evt);
