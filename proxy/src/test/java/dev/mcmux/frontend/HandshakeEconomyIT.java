@@ -50,16 +50,22 @@ class HandshakeEconomyIT {
 
   @Test
   void fiveHundredShortLivedClientsCostOnePooledConnection() throws Exception {
-    assertUpstreamConnectionsFor(McmuxHarness.inFrontOf(memcached.port(), pki.caFile()), 1);
+    assertUpstreamConnectionsFor(mcmux(), 1);
   }
 
   @Test
   void twoLoopsWithTwoConnectionsEachOpenExactlyFour() throws Exception {
     assertUpstreamConnectionsFor(
-        McmuxHarness.inFrontOf(memcached.port(), pki.caFile())
-            .set("mcmux.event-loops", "2")
-            .set("mcmux.upstream.connections-per-loop", "2"),
-        4);
+        mcmux().set("mcmux.event-loops", "2").set("mcmux.upstream.connections-per-loop", "2"), 4);
+  }
+
+  /**
+   * mcmux with a request timeout no busy machine reaches: a timed-out request would replace a
+   * pooled connection and count as one more handshake.
+   */
+  private static McmuxHarness.Builder mcmux() {
+    return McmuxHarness.inFrontOf(memcached.port(), pki.caFile())
+        .set("mcmux.upstream.request-timeout", "10s");
   }
 
   private static void assertUpstreamConnectionsFor(McmuxHarness.Builder builder, int poolSize)

@@ -52,6 +52,7 @@ class OrderIT {
         McmuxHarness.inFrontOf(memcached.port(), pki.caFile())
             .set("mcmux.event-loops", "2")
             .set("mcmux.upstream.connections-per-loop", "4")
+            .set("mcmux.upstream.request-timeout", "10s")
             .start();
   }
 

@@ -37,8 +37,9 @@ import org.junit.jupiter.api.io.TempDir;
 class RestartIT {
   private static final int LOADERS = 6;
   private static final Duration REQUEST_TIMEOUT = Duration.ofMillis(1_000);
-  // Outages are answered at once; only a request caught on a frozen connection waits this long.
-  private static final Duration NO_HANG = REQUEST_TIMEOUT.plusMillis(1_500);
+  // Outages are answered at once; only a request caught on a dying connection waits up to the
+  // request timeout. The margin is for a loaded build machine; a real hang is far longer.
+  private static final Duration NO_HANG = REQUEST_TIMEOUT.plusSeconds(3);
 
   @TempDir static Path dir;
   static TestPki pki;

@@ -60,6 +60,7 @@ class SlowClientIT {
     mcmux =
         McmuxHarness.inFrontOf(memcached.port(), pki.caFile())
             .set("mcmux.limits.max-buffered-bytes-per-client", "4MiB")
+            .set("mcmux.upstream.request-timeout", "10s")
             .start();
   }
 

@@ -56,7 +56,12 @@ class SpymemcachedIT {
     System.setProperty("net.spy.log.LoggerImpl", "net.spy.memcached.compat.log.SLF4JLogger");
     TestPki pki = TestPki.create(dir);
     memcached = MemcachedProcess.tls(pki.server(TestPki.Kind.LOCALHOST)).threads(2).start();
-    mcmux = McmuxHarness.inFrontOf(memcached.port(), pki.caFile()).start();
+    // Not a timeout test: a generous request timeout keeps a GC pause on a busy machine from
+    // failing requests that are merely slow.
+    mcmux =
+        McmuxHarness.inFrontOf(memcached.port(), pki.caFile())
+            .set("mcmux.upstream.request-timeout", "10s")
+            .start();
   }
 
   @AfterAll
