@@ -121,12 +121,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     // The server's item_size_max may be learned after this client connected.
     decoder.maxValueBytes(pool.node().itemSizeMax());
     boolean progressed = false;
+    boolean atLimit = false;
     while (!stopDecoding && !closed && cumulation != null && cumulation.isReadable()) {
       if (slots.size() >= shared.limits().maxOutstandingPerClient()) {
         // Backpressure on this client's socket only; upstream keeps flowing.
+        atLimit = true;
         if (!paused) {
           paused = true;
-          ctx.channel().config().setAutoRead(false);
+          if (!inputShutdown) {
+            ctx.channel().config().setAutoRead(false);
+          }
         }
         break;
       }
@@ -148,7 +152,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       }
     }
     if (cumulation != null) {
-      if (!cumulation.isReadable() || stopDecoding) {
+      // After the client's end of input, a request still incomplete can never be completed:
+      // memcached drops it too. Complete requests held back by the outstanding limit stay.
+      if (!cumulation.isReadable() || stopDecoding || (inputShutdown && !atLimit)) {
         cumulation.release();
         cumulation = null;
       } else if (cumulation.refCnt() == 1) {
@@ -430,8 +436,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     }
     if (paused && slots.size() < shared.limits().maxOutstandingPerClient() / 2 + 1) {
       paused = false;
-      ctx.channel().config().setAutoRead(true);
+      if (!inputShutdown) {
+        // Never after the end of input: on a half-closed socket Netty's epoll channel fails to
+        // re-arm reading (epoll_ctl ENOENT) and closes, losing the answers still queued.
+        ctx.channel().config().setAutoRead(true);
+      }
       processInput();
+      return;
     }
     if (closeWhenIdle && slots.isEmpty()) {
       ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
@@ -483,11 +494,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     if (evt instanceof ChannelInputShutdownEvent) {
       // A client that half-closes after writing (echo ... | nc) still gets every answer.
       inputShutdown = true;
-      if (cumulation != null) {
-        cumulation.release();
-        cumulation = null;
-      }
-      drain();
+      // Requests held back by the outstanding limit are still answered; processInput drops only
+      // an incomplete last one, and drain closes once every answer is out.
+      processInput();
       ctx.flush();
     }
     ctx.fireUserEventTriggered(evt);
