@@ -16,7 +16,8 @@ public record Settings(
     Limits limits,
     Runtime runtime,
     Admin admin,
-    Operations operations) {
+    Operations operations,
+    Cluster cluster) {
 
   /** Where clients connect: a loopback TCP address and/or a Unix-domain socket. */
   public record Listen(
@@ -60,6 +61,30 @@ public record Settings(
 
   /** The HTTP listener for metrics and health; empty when switched off. */
   public record Admin(Optional<HostPort> listen) {}
+
+  /** How keys are placed on several nodes, how membership is found, and how failures count. */
+  public record Cluster(
+      String placement,
+      Discovery discovery,
+      Duration discoveryInterval,
+      int failureThreshold,
+      DownNodeKeys multigetOnDownNode) {}
+
+  /** Where the node list comes from. */
+  public enum Discovery {
+    /** {@code upstream.endpoints} are the nodes. */
+    STATIC,
+    /** {@code upstream.endpoints} is an ElastiCache configuration endpoint polled for nodes. */
+    ELASTICACHE
+  }
+
+  /** What a multi-key get answers for keys whose node is down. */
+  public enum DownNodeKeys {
+    /** Those keys are misses (counted); the other keys are answered. */
+    MISS,
+    /** The whole request fails with {@code SERVER_ERROR}. */
+    FAIL
+  }
 
   /** Readiness, reloads, connection recycling, shutdown and logging. */
   public record Operations(

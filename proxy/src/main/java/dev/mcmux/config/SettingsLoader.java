@@ -155,6 +155,12 @@ public final class SettingsLoader {
     line(out, "limits.global-buffer-budget", bytes(m.globalBufferBudget()));
     line(out, "limits.value-read-timeout", duration(m.valueReadTimeout()));
     line(out, "admin.listen", quote(s.admin().listen().map(HostPort::toString).orElse("")));
+    Settings.Cluster k = s.cluster();
+    line(out, "upstream.placement", k.placement());
+    line(out, "upstream.discovery", lower(k.discovery()));
+    line(out, "upstream.discovery-interval", duration(k.discoveryInterval()));
+    line(out, "upstream.failure-threshold", String.valueOf(k.failureThreshold()));
+    line(out, "upstream.multiget-on-down-node", lower(k.multigetOnDownNode()));
     Settings.Operations o = s.operations();
     line(out, "admin.readiness", lower(o.readiness()));
     line(out, "tls.reload-interval", duration(o.tlsReloadInterval()));
@@ -401,8 +407,28 @@ public final class SettingsLoader {
               duration0("mcmux.shutdown.drain-delay"),
               duration("mcmux.shutdown.grace-period"),
               enumValue("mcmux.log.format", Settings.LogFormat.class));
+      String placement = raw("mcmux.upstream.placement").strip();
+      if (!List.of("libmemcached", "spymemcached", "elasticache").contains(placement)) {
+        throw new InvalidSettingException(
+            "mcmux.upstream.placement",
+            "'" + placement + "' is not one of libmemcached, spymemcached, elasticache");
+      }
+      var cluster =
+          new Settings.Cluster(
+              placement,
+              enumValue("mcmux.upstream.discovery", Settings.Discovery.class),
+              duration("mcmux.upstream.discovery-interval"),
+              count("mcmux.upstream.failure-threshold"),
+              enumValue("mcmux.upstream.multiget-on-down-node", Settings.DownNodeKeys.class));
+      if (cluster.discovery() == Settings.Discovery.ELASTICACHE
+          && upstream.endpoints().size() != 1) {
+        throw new InvalidSettingException(
+            "mcmux.upstream.endpoints",
+            "with discovery = elasticache give exactly one configuration endpoint, got "
+                + upstream.endpoints().size());
+      }
       return new Settings(
-          listen, upstream, tls, limits, runtime, new Settings.Admin(admin), operations);
+          listen, upstream, tls, limits, runtime, new Settings.Admin(admin), operations, cluster);
     }
 
     private Settings.Upstream upstream() {
