@@ -52,6 +52,11 @@ foreach (['a', 'b', 'z', '0', 'key', 'foo', 'bar', 'user:1', 'session:abc', 'é'
           'ketama', '-', ':', 'localhost:11211-0', '10.0.1.11:11211-0'] as $k) {
     $keys[] = $k;
 }
+// Keys that land on the point two nodes share in the collision-* node sets (FindCollisions.java).
+foreach ([315, 3636, 13792, 15469, 16032, 17744, 19627, 22996, 3544, 5579, 6881, 7918, 13073,
+          13277, 18921, 24454, 320, 5516, 11010, 12061, 14723, 15759, 16013, 16254] as $n) {
+    $keys[] = 'tie:' . $n;
+}
 for ($i = 0; count($keys) < 250; $i++) {
     $keys[] = 'user:' . $i;
 }

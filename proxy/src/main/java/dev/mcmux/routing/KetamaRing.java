@@ -72,6 +72,15 @@ final class KetamaRing implements KeyPlacement {
 
   /** Builds with an explicit point count per node (tests use it to show the count matters). */
   static KetamaRing build(PlacementFlavour flavour, List<PlacementNode> nodes, int perNode) {
+    // Two nodes can share a point value. spymemcached and the ElastiCache client keep points in
+    // a TreeMap, where the node inserted last wins; libmemcached sorts its array with glibc's
+    // qsort (a stable merge sort) and takes the first match, so the node inserted first wins.
+    return build(flavour, nodes, perNode, flavour != PlacementFlavour.LIBMEMCACHED);
+  }
+
+  /** Builds with an explicit rule for shared points (tests use it to show the rule matters). */
+  static KetamaRing build(
+      PlacementFlavour flavour, List<PlacementNode> nodes, int perNode, boolean lastWins) {
     if (nodes == null || nodes.isEmpty()) {
       throw new IllegalArgumentException("a key placement needs at least one node");
     }
@@ -95,10 +104,6 @@ final class KetamaRing implements KeyPlacement {
     }
     Arrays.sort(entries);
 
-    // Two nodes can share a point value. spymemcached and the ElastiCache client keep points in
-    // a TreeMap, where the node inserted last wins; libmemcached sorts its array with glibc's
-    // qsort (a stable merge sort) and takes the first match, so the node inserted first wins.
-    boolean lastWins = flavour != PlacementFlavour.LIBMEMCACHED;
     int pointsPerNodeInserted = digestsPerNode * POINTS_PER_DIGEST;
     int[] points = new int[entries.length];
     int[] owners = new int[entries.length];

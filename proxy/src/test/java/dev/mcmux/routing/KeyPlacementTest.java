@@ -18,6 +18,7 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -45,7 +46,14 @@ class KeyPlacementTest {
       List<byte[]> keys,
       List<Integer> expected) {}
 
+  private static final Map<PlacementFlavour, Map<String, GoldenSet>> GOLDEN =
+      new ConcurrentHashMap<>();
+
   static Map<String, GoldenSet> golden(PlacementFlavour flavour) {
+    return GOLDEN.computeIfAbsent(flavour, KeyPlacementTest::readGolden);
+  }
+
+  private static Map<String, GoldenSet> readGolden(PlacementFlavour flavour) {
     String resource = "/golden/" + flavour.configName() + ".txt";
     Map<String, GoldenSet> sets = new LinkedHashMap<>();
     try (InputStream in = KeyPlacementTest.class.getResourceAsStream(resource)) {
@@ -87,7 +95,13 @@ class KeyPlacementTest {
           "dns-11211-25",
           "ip-ports-47",
           "dns-ports-50",
-          "ipv6-4");
+          "ipv6-4",
+          "collision-libmemcached-2",
+          "collision-libmemcached-2r",
+          "collision-spymemcached-2",
+          "collision-spymemcached-2r",
+          "collision-elasticache-2",
+          "collision-elasticache-2r");
 
   @ParameterizedTest
   @EnumSource(PlacementFlavour.class)
@@ -193,6 +207,24 @@ class KeyPlacementTest {
       assertEquals(6, mismatches(with160, s).size(), set + ": 160 points pass the vectors");
       KetamaRing real = KetamaRing.build(PlacementFlavour.LIBMEMCACHED, s.nodes());
       assertEquals(s.nodes().size() * 156, real.pointCount(), set);
+    }
+  }
+
+  /**
+   * Two nodes sharing a point: libmemcached gives it to the node added first, the Java clients to
+   * the node added last. Each golden file has such pairs in both orders, and keys on the point.
+   */
+  @ParameterizedTest
+  @EnumSource(PlacementFlavour.class)
+  void sharedPointsGoWhereTheLibraryPutsThem(PlacementFlavour flavour) {
+    boolean lastWins = flavour != PlacementFlavour.LIBMEMCACHED;
+    for (String set : List.of("collision-" + flavour + "-2", "collision-" + flavour + "-2r")) {
+      GoldenSet s = golden(flavour).get(set);
+      KetamaRing real = KetamaRing.build(flavour, s.nodes(), 160, lastWins);
+      KetamaRing opposite = KetamaRing.build(flavour, s.nodes(), 160, !lastWins);
+      assertEquals(2 * 160 - 1, real.pointCount(), set + " has one shared point");
+      assertEquals(List.of(), mismatches(real, s), set);
+      assertTrue(!mismatches(opposite, s).isEmpty(), set + ": no key lands on the shared point");
     }
   }
 
