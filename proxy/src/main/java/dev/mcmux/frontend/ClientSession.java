@@ -1,5 +1,6 @@
 package dev.mcmux.frontend;
 
+import dev.mcmux.config.Settings;
 import dev.mcmux.metrics.ProxyMetrics;
 import dev.mcmux.protocol.AsciiRequest;
 import dev.mcmux.protocol.AsciiRequestDecoder;
@@ -9,6 +10,7 @@ import dev.mcmux.protocol.Command;
 import dev.mcmux.protocol.DecodeResult;
 import dev.mcmux.protocol.NoReplyFilter;
 import dev.mcmux.protocol.ResponseShape;
+import dev.mcmux.routing.ClusterView;
 import dev.mcmux.upstream.PendingRequest;
 import dev.mcmux.upstream.UpstreamConnection;
 import dev.mcmux.upstream.UpstreamPool;
@@ -49,15 +51,22 @@ final class ClientSession extends ChannelInboundHandlerAdapter
 
   private final FrontendContext shared;
   private final ProxyMetrics metrics;
-  private final UpstreamPool pool;
   private final LoopContext loop;
   private boolean closeWhenIdle;
   private final AsciiRequestDecoder decoder;
   private final ArrayDeque<Slot> slots = new ArrayDeque<>();
   private ChannelHandlerContext ctx;
   private ByteBuf cumulation;
-  private UpstreamConnection pinned;
-  private int pinnedOutstanding;
+
+  /**
+   * Per upstream pool the client used: the connection it is pinned to and how many of its requests
+   * are outstanding there (invariant 3). A handful of entries, scanned linearly.
+   */
+  private UpstreamPool[] pinPools = new UpstreamPool[2];
+
+  private UpstreamConnection[] pinConns = new UpstreamConnection[2];
+  private int[] pinOutstanding = new int[2];
+  private int pinCount;
 
   /** Response bytes held for this client: completed but behind an earlier slot, or unwritten. */
   private long heldBytes;
@@ -73,10 +82,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     this.shared = shared;
     this.metrics = shared.metrics();
     this.loop = loop;
-    this.pool = loop.pool();
     this.decoder =
-        new AsciiRequestDecoder(
-            pool.node().itemSizeMax(), (int) shared.limits().maxBufferedBytesPerClient());
+        new AsciiRequestDecoder(itemSizeMax(), (int) shared.limits().maxBufferedBytesPerClient());
   }
 
   @Override
@@ -119,7 +126,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
 
   private void processInput() {
     // The server's item_size_max may be learned after this client connected.
-    decoder.maxValueBytes(pool.node().itemSizeMax());
+    decoder.maxValueBytes(itemSizeMax());
     boolean progressed = false;
     boolean atLimit = false;
     while (!stopDecoding && !closed && cumulation != null && cumulation.isReadable()) {
@@ -210,7 +217,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       case VERSION -> {
         r.release();
         local(
-            ("VERSION " + pool.node().version() + "\r\n").getBytes(StandardCharsets.US_ASCII),
+            ("VERSION " + loop.view().nodes().get(0).version() + "\r\n")
+                .getBytes(StandardCharsets.US_ASCII),
             false,
             c);
       }
@@ -230,10 +238,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter
           forward(r);
         }
       }
+      case FLUSH_ALL -> broadcast(r);
       default -> {
-        if (c.isRetrieval()
-            && AsciiRequestEncoder.retrievalLineLength(c, r.exptime(), r.keys(), 0, r.keys().size())
-                > AsciiRequestEncoder.maxUpstreamLineBytes(c)) {
+        if (c.isRetrieval() && !fitsOneUpstreamLine(r)) {
           forwardSplitRetrieval(r);
         } else {
           forward(r);
@@ -254,21 +261,107 @@ final class ClientSession extends ChannelInboundHandlerAdapter
         || a.equals("conns");
   }
 
-  /** The upstream connection for this client's next request, honouring invariant 3. */
-  private UpstreamConnection upstreamFor() {
-    if (pinned != null && pinnedOutstanding > 0 && pinned.isUsable()) {
-      return pinned;
+  /**
+   * True when a retrieval can go upstream as it is: every key on one node, and the line short
+   * enough. Then the node's answer is the client's answer, with no merge.
+   */
+  private boolean fitsOneUpstreamLine(AsciiRequest r) {
+    List<byte[]> keys = r.keys();
+    ClusterView view = loop.view();
+    if (view.size() > 1) {
+      int first = view.nodeFor(keys.get(0));
+      for (int k = 1; k < keys.size(); k++) {
+        if (view.nodeFor(keys.get(k)) != first) {
+          return false;
+        }
+      }
+    }
+    return AsciiRequestEncoder.retrievalLineLength(r.command(), r.exptime(), keys, 0, keys.size())
+        <= AsciiRequestEncoder.maxUpstreamLineBytes(r.command());
+  }
+
+  /** The largest value every node accepts. */
+  private long itemSizeMax() {
+    long min = Long.MAX_VALUE;
+    for (var n : loop.view().nodes()) {
+      min = Math.min(min, n.itemSizeMax());
+    }
+    return min;
+  }
+
+  /** The pool of the node that holds the request's key (or of the first node, without a key). */
+  private UpstreamPool poolFor(AsciiRequest r) {
+    return r.keys().isEmpty() ? loop.pool(0) : loop.pool(loop.view().nodeFor(r.keys().get(0)));
+  }
+
+  private int pinIndex(UpstreamPool pool) {
+    for (int i = 0; i < pinCount; i++) {
+      if (pinPools[i] == pool) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * The connection of {@code pool} for this client's next request, honouring invariant 3: while
+   * requests are outstanding on a connection, the next ones go to the same connection. The caller
+   * must call {@link #sent} after writing.
+   */
+  private UpstreamConnection upstreamFor(UpstreamPool pool) {
+    int i = pinIndex(pool);
+    if (i >= 0 && pinOutstanding[i] > 0 && pinConns[i].isUsable()) {
+      return pinConns[i];
     }
     UpstreamConnection c = pool.pick();
-    if (c != pinned) {
-      pinned = c;
-      pinnedOutstanding = 0;
+    if (c == null) {
+      return null;
     }
+    if (i < 0) {
+      i = addPin(pool);
+    }
+    pinConns[i] = c;
+    pinOutstanding[i] = 0;
     return c;
   }
 
+  private int addPin(UpstreamPool pool) {
+    if (pinCount == pinPools.length) {
+      // Forget pools with nothing outstanding (e.g. of nodes that left) before growing.
+      int kept = 0;
+      for (int j = 0; j < pinCount; j++) {
+        if (pinOutstanding[j] > 0) {
+          pinPools[kept] = pinPools[j];
+          pinConns[kept] = pinConns[j];
+          pinOutstanding[kept] = pinOutstanding[j];
+          kept++;
+        }
+      }
+      for (int j = kept; j < pinCount; j++) {
+        pinPools[j] = null;
+        pinConns[j] = null;
+      }
+      pinCount = kept;
+      if (pinCount == pinPools.length) {
+        pinPools = java.util.Arrays.copyOf(pinPools, pinCount * 2);
+        pinConns = java.util.Arrays.copyOf(pinConns, pinCount * 2);
+        pinOutstanding = java.util.Arrays.copyOf(pinOutstanding, pinCount * 2);
+      }
+    }
+    pinPools[pinCount] = pool;
+    return pinCount++;
+  }
+
+  /** Counts a request written to {@code conn} (which {@link #upstreamFor} just returned). */
+  private void sent(UpstreamConnection conn) {
+    int i = pinIndex(conn.pool());
+    if (i >= 0 && pinConns[i] == conn) {
+      pinOutstanding[i]++;
+    }
+  }
+
   private void forward(AsciiRequest r) {
-    UpstreamConnection conn = upstreamFor();
+    UpstreamConnection conn = upstreamFor(poolFor(r));
     if (conn == null) {
       r.release();
       noUpstream(r.command());
@@ -276,7 +369,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     }
     Slot slot = new Slot(r.command().shape(), r.command(), r.noreply());
     slots.addLast(slot);
-    pinnedOutstanding++;
+    sent(conn);
     ByteBuf line = ctx.alloc().ioBuffer(64 + totalKeyBytes(r));
     AsciiRequestEncoder.writeLine(r, line);
     if (r.command().isStorage()) {
@@ -288,33 +381,90 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     }
   }
 
+  /**
+   * A retrieval whose keys live on several nodes, or whose line is too long for one upstream line:
+   * validated whole by the decoder, split by node and into lines under the limit, sent in parallel,
+   * and merged back in the client's key order.
+   */
   private void forwardSplitRetrieval(AsciiRequest r) {
-    UpstreamConnection conn = upstreamFor();
-    if (conn == null) {
-      r.release();
-      noUpstream(r.command());
-      return;
-    }
     List<byte[]> keys = r.keys();
-    MultiSlot multi = new MultiSlot(r.command());
+    ClusterView view = loop.view();
+    int[] nodeOf = new int[keys.size()];
+    int[] perNode = new int[view.size()];
+    for (int k = 0; k < keys.size(); k++) {
+      nodeOf[k] = view.nodeFor(keys.get(k));
+      perNode[nodeOf[k]]++;
+    }
+    MultiSlot multi = new MultiSlot(r.command(), keys);
     slots.addLast(multi);
     int max = AsciiRequestEncoder.maxUpstreamLineBytes(r.command());
-    int from = 0;
-    while (from < keys.size()) {
-      int to = AsciiRequestEncoder.retrievalPartEnd(r.command(), r.exptime(), keys, from, max);
-      Part part = new Part(multi);
-      multi.parts.add(part);
-      pinnedOutstanding++;
-      ByteBuf line =
-          ctx.alloc()
-              .ioBuffer(
-                  AsciiRequestEncoder.retrievalLineLength(
-                      r.command(), r.exptime(), keys, from, to));
-      AsciiRequestEncoder.writeRetrieval(r.command(), r.exptime(), keys, from, to, line);
-      conn.write(line, part, false);
-      from = to;
+    for (int n = 0; n < view.size(); n++) {
+      if (perNode[n] == 0) {
+        continue;
+      }
+      List<byte[]> nodeKeys = new java.util.ArrayList<>(perNode[n]);
+      int[] positions = new int[perNode[n]];
+      for (int k = 0, m = 0; k < keys.size(); k++) {
+        if (nodeOf[k] == n) {
+          positions[m++] = k;
+          nodeKeys.add(keys.get(k));
+        }
+      }
+      UpstreamConnection conn = upstreamFor(loop.pool(n));
+      int from = 0;
+      while (from < nodeKeys.size()) {
+        int to =
+            AsciiRequestEncoder.retrievalPartEnd(r.command(), r.exptime(), nodeKeys, from, max);
+        Part part = new Part(multi, java.util.Arrays.copyOfRange(positions, from, to));
+        multi.parts++;
+        if (conn == null) {
+          multi.unreachable.add(part);
+        } else {
+          ByteBuf line =
+              ctx.alloc()
+                  .ioBuffer(
+                      AsciiRequestEncoder.retrievalLineLength(
+                          r.command(), r.exptime(), nodeKeys, from, to));
+          AsciiRequestEncoder.writeRetrieval(r.command(), r.exptime(), nodeKeys, from, to, line);
+          conn.write(line, part, false);
+          sent(conn);
+        }
+        from = to;
+      }
     }
     r.release();
+    // Parts for nodes without a connection fail now, after every other part was sent.
+    for (Part p : List.copyOf(multi.unreachable)) {
+      p.onFailure("SERVER_ERROR no upstream connection available\r\n");
+    }
+  }
+
+  /**
+   * {@code flush_all} goes to every node; the client hears {@code OK} only if every node said so,
+   * otherwise the first other answer.
+   */
+  private void broadcast(AsciiRequest r) {
+    ClusterView view = loop.view();
+    if (view.size() == 1) {
+      forward(r);
+      return;
+    }
+    BroadcastSlot b = new BroadcastSlot(r.command(), r.noreply(), view.size());
+    slots.addLast(b);
+    ByteBuf line = ctx.alloc().ioBuffer(64);
+    AsciiRequestEncoder.writeLine(r, line);
+    r.release();
+    for (int n = 0; n < view.size(); n++) {
+      BroadcastPart part = new BroadcastPart(b);
+      UpstreamConnection conn = upstreamFor(loop.pool(n));
+      if (conn == null) {
+        part.onFailure("SERVER_ERROR no upstream connection available\r\n");
+      } else {
+        conn.write(line.retainedDuplicate(), part, false);
+        sent(conn);
+      }
+    }
+    line.release();
   }
 
   /**
@@ -322,7 +472,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
    * same delete runs upstream before the error goes out in this slot.
    */
   private void deleteThenReply(AsciiRequest delete, byte[] reply) {
-    UpstreamConnection conn = upstreamFor();
+    UpstreamConnection conn = upstreamFor(poolFor(delete));
     if (conn == null) {
       delete.release();
       local(reply, false, Command.SET);
@@ -330,7 +480,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     }
     Slot slot = new ReplyAfterSlot(reply);
     slots.addLast(slot);
-    pinnedOutstanding++;
+    sent(conn);
     ByteBuf line = ctx.alloc().ioBuffer(64 + totalKeyBytes(delete));
     AsciiRequestEncoder.writeLine(delete, line);
     delete.release();
@@ -469,8 +619,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter
    */
   private UpstreamConnection answered(UpstreamConnection from) {
     if (from != null) {
-      if (from == pinned) {
-        pinnedOutstanding--;
+      int i = pinIndex(from.pool());
+      if (i >= 0 && pinConns[i] == from && pinOutstanding[i] > 0) {
+        pinOutstanding[i]--;
       }
       from.flushAfterRead(this);
     }
@@ -634,36 +785,58 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     }
   }
 
-  /** The client's slot for a multi-get that was split into several upstream lines. */
+  /** The client's slot for a multi-get split across nodes and lines, merged by key position. */
   private final class MultiSlot extends Slot {
-    final java.util.ArrayList<Part> parts = new java.util.ArrayList<>(2);
-    int completed;
+    final List<byte[]> keys;
 
-    MultiSlot(Command command) {
+    /** The VALUE block of each key position, or null for a miss. */
+    final ByteBuf[] blocks;
+
+    final List<Part> unreachable = new java.util.ArrayList<>(0);
+    int parts;
+    int completed;
+    ByteBuf error;
+
+    MultiSlot(Command command, List<byte[]> keys) {
       super(ResponseShape.RETRIEVAL, command, false);
+      this.keys = keys;
+      this.blocks = new ByteBuf[keys.size()];
     }
 
-    void partDone() {
-      if (++completed < parts.size()) {
+    /** Takes one part's answer: its VALUE blocks by position, or why it has none. */
+    void partDone(Part part, ByteBuf frame, String failure) {
+      if (frame != null) {
+        if (error == null) {
+          String bad = place(part, frame);
+          if (bad != null) {
+            error =
+                Unpooled.copiedBuffer("SERVER_ERROR " + bad + "\r\n", StandardCharsets.US_ASCII);
+          }
+        }
+        frame.release();
+      } else if (failure != null && error == null) {
+        if (shared.multigetOnDownNode() == Settings.DownNodeKeys.FAIL) {
+          error = Unpooled.copiedBuffer(failure, StandardCharsets.US_ASCII);
+        } else {
+          metrics.downNodeMisses(part.positions.length);
+        }
+      }
+      if (++completed < parts) {
         return;
       }
-      ByteBuf merged = null;
-      for (Part p : parts) {
-        if (p.error != null) {
-          merged = releaseAllBut(p);
-          break;
-        }
-      }
-      if (merged == null) {
-        CompositeByteBuf all = ctx.alloc().compositeBuffer(parts.size());
-        for (int i = 0; i < parts.size(); i++) {
-          ByteBuf f = parts.get(i).frame;
-          parts.get(i).frame = null;
-          if (i < parts.size() - 1) {
-            f.writerIndex(f.writerIndex() - END.length);
+      ByteBuf merged;
+      if (error != null) {
+        merged = error;
+        releaseBlocks();
+      } else {
+        CompositeByteBuf all = ctx.alloc().compositeBuffer(blocks.length + 1);
+        for (int k = 0; k < blocks.length; k++) {
+          if (blocks[k] != null) {
+            all.addComponent(true, blocks[k]);
+            blocks[k] = null;
           }
-          all.addComponent(true, f);
         }
+        all.addComponent(true, Unpooled.wrappedBuffer(END));
         merged = all;
       }
       if (closed) {
@@ -673,52 +846,148 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       accept(this, merged);
     }
 
-    private ByteBuf releaseAllBut(Part failed) {
-      ByteBuf err = failed.error;
-      for (Part p : parts) {
-        if (p.frame != null) {
-          p.frame.release();
-          p.frame = null;
+    /**
+     * Assigns each VALUE block of {@code frame} to the next position of {@code part} with the same
+     * key (memcached answers hits in request order and leaves misses out). Returns why the frame
+     * cannot be that answer, or null.
+     */
+    private String place(Part part, ByteBuf frame) {
+      int pos = frame.readerIndex();
+      int end = frame.writerIndex();
+      int cursor = 0;
+      while (pos < end) {
+        int lf = frame.indexOf(pos, end, (byte) '\n');
+        int lineLen = lf + 1 - pos;
+        if (AsciiResponseFramer.isErrorLine(frame, pos, lineLen)) {
+          return "upstream answered a get with an error";
         }
-        if (p != failed && p.error != null) {
-          p.error.release();
+        if (lineLen == 5 && frame.getByte(pos) == 'E') {
+          return null; // END
+        }
+        int keyStart = pos + 6;
+        int keyEnd = frame.indexOf(keyStart, lf, (byte) ' ');
+        int lenStart = frame.indexOf(keyEnd + 1, lf, (byte) ' ') + 1;
+        int lenEnd = frame.indexOf(lenStart, lf, (byte) ' ');
+        if (lenEnd < 0) {
+          lenEnd = lf - 1;
+        }
+        int dataLen =
+            Integer.parseInt(
+                frame.toString(lenStart, lenEnd - lenStart, StandardCharsets.US_ASCII));
+        int blockEnd = lf + 1 + dataLen + 2;
+        while (cursor < part.positions.length
+            && !sameKey(keys.get(part.positions[cursor]), frame, keyStart, keyEnd)) {
+          cursor++;
+        }
+        if (cursor == part.positions.length) {
+          return "upstream answered a key that was not asked for";
+        }
+        blocks[part.positions[cursor++]] = frame.retainedSlice(pos, blockEnd - pos);
+        pos = blockEnd;
+      }
+      return null;
+    }
+
+    private void releaseBlocks() {
+      for (int k = 0; k < blocks.length; k++) {
+        if (blocks[k] != null) {
+          blocks[k].release();
+          blocks[k] = null;
         }
       }
-      return err;
     }
+  }
+
+  private static boolean sameKey(byte[] key, ByteBuf buf, int from, int to) {
+    if (to - from != key.length) {
+      return false;
+    }
+    for (int i = 0; i < key.length; i++) {
+      if (buf.getByte(from + i) != key[i]) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** One upstream line of a split multi-get. */
   private final class Part extends PendingRequest {
     final MultiSlot owner;
-    ByteBuf frame;
-    ByteBuf error;
+    final int[] positions;
 
-    Part(MultiSlot owner) {
+    Part(MultiSlot owner, int[] positions) {
       super(ResponseShape.RETRIEVAL);
       this.owner = owner;
+      this.positions = positions;
     }
 
     @Override
     protected void onResponse(ByteBuf f) {
       answered(connection());
-      boolean endsWithEnd =
-          f.readableBytes() >= END.length
-              && f.getByte(f.writerIndex() - 5) == 'E'
-              && f.getByte(f.writerIndex() - 3) == 'D';
-      if (endsWithEnd) {
-        frame = f;
-      } else {
-        error = f;
-      }
-      owner.partDone();
+      owner.partDone(this, f, null);
     }
 
     @Override
     protected void onFailure(String errorLine) {
       answered(connection());
-      error = Unpooled.copiedBuffer(errorLine, StandardCharsets.US_ASCII);
-      owner.partDone();
+      owner.partDone(this, null, errorLine);
+    }
+  }
+
+  /** The client's slot for a command every node must run ({@code flush_all}). */
+  private final class BroadcastSlot extends Slot {
+    final int parts;
+    int completed;
+    ByteBuf firstOther;
+
+    BroadcastSlot(Command command, boolean noreply, int parts) {
+      super(ResponseShape.LINE, command, noreply);
+      this.parts = parts;
+    }
+
+    void partDone(ByteBuf frame, boolean upstreamFailed) {
+      boolean ok = frame.readableBytes() == 4 && frame.getByte(frame.readerIndex()) == 'O';
+      if (!ok && firstOther == null) {
+        firstOther = frame;
+        failed |= upstreamFailed;
+      } else {
+        frame.release();
+      }
+      if (++completed < parts) {
+        return;
+      }
+      ByteBuf answer =
+          firstOther != null
+              ? firstOther
+              : Unpooled.copiedBuffer("OK\r\n", StandardCharsets.US_ASCII);
+      if (closed || (noreply != null && NoReplyFilter.suppressed(noreply, answer))) {
+        answer.release();
+        completeSilently();
+        return;
+      }
+      accept(this, answer);
+    }
+  }
+
+  /** One node's part of a broadcast. */
+  private final class BroadcastPart extends PendingRequest {
+    final BroadcastSlot owner;
+
+    BroadcastPart(BroadcastSlot owner) {
+      super(ResponseShape.LINE);
+      this.owner = owner;
+    }
+
+    @Override
+    protected void onResponse(ByteBuf frame) {
+      answered(connection());
+      owner.partDone(frame, false);
+    }
+
+    @Override
+    protected void onFailure(String errorLine) {
+      answered(connection());
+      owner.partDone(Unpooled.copiedBuffer(errorLine, StandardCharsets.US_ASCII), true);
     }
   }
 

@@ -12,8 +12,12 @@ final class FrontendContext {
   private final AtomicInteger clients = new AtomicInteger();
   private final ProxyMetrics metrics;
 
-  FrontendContext(Settings.Limits limits, ProxyMetrics metrics) {
+  private final Settings.DownNodeKeys multigetOnDownNode;
+
+  FrontendContext(
+      Settings.Limits limits, Settings.DownNodeKeys multigetOnDownNode, ProxyMetrics metrics) {
     this.limits = limits;
+    this.multigetOnDownNode = multigetOnDownNode;
     this.metrics = metrics;
     this.budget = new BufferBudget(limits.globalBufferBudget());
   }
@@ -40,6 +44,10 @@ final class FrontendContext {
   void clientClosed(ClientSession.CloseReason reason) {
     clients.decrementAndGet();
     metrics.clientClosed(reason.name().toLowerCase(Locale.ROOT));
+  }
+
+  Settings.DownNodeKeys multigetOnDownNode() {
+    return multigetOnDownNode;
   }
 
   ProxyMetrics metrics() {

@@ -4,6 +4,10 @@ import dev.mcmux.admin.Json;
 import dev.mcmux.config.HostPort;
 import dev.mcmux.config.Settings;
 import dev.mcmux.metrics.MicrometerMetrics;
+import dev.mcmux.routing.ClusterView;
+import dev.mcmux.routing.KeyPlacement;
+import dev.mcmux.routing.PlacementFlavour;
+import dev.mcmux.routing.PlacementNode;
 import dev.mcmux.upstream.NettyTransport;
 import dev.mcmux.upstream.SslHandlerFactory;
 import dev.mcmux.upstream.TlsContextFactory;
@@ -59,7 +63,7 @@ public final class McmuxServer implements AutoCloseable {
   private final AddressResolverGroup<InetSocketAddress> resolver;
   private final MicrometerMetrics metrics = new MicrometerMetrics();
   private final FrontendContext frontend;
-  private final UpstreamNode node;
+  private volatile ClusterView view;
   private final Map<EventExecutor, LoopContext> loops = new IdentityHashMap<>();
   private final List<UpstreamPool> pools = new ArrayList<>();
   private final List<Channel> listeners = new ArrayList<>();
@@ -87,26 +91,24 @@ public final class McmuxServer implements AutoCloseable {
             new DnsNameResolverBuilder()
                 .datagramChannelType(transport.datagramChannel())
                 .socketChannelType(transport.socketChannel()));
-    this.frontend = new FrontendContext(settings.limits(), metrics);
-    HostPort endpoint = settings.upstream().endpoints().get(0);
-    this.node = new UpstreamNode(endpoint, settings.upstream().itemSizeMax());
+    this.frontend =
+        new FrontendContext(settings.limits(), settings.cluster().multigetOnDownNode(), metrics);
+    this.handlers = handlers;
+    List<UpstreamNode> nodes = new ArrayList<>();
+    for (HostPort endpoint : settings.upstream().endpoints()) {
+      nodes.add(new UpstreamNode(endpoint, settings.upstream().itemSizeMax()));
+    }
+    this.view = staticView(nodes);
     int index = 0;
     for (EventExecutor e : group) {
-      UpstreamPool pool =
-          new UpstreamPool(
-              (EventLoop) e,
-              index++,
-              node,
-              settings.upstream(),
-              settings.tls(),
-              handlers,
-              transport,
-              resolver,
-              metrics,
-              settings.operations().maxConnectionAge());
-      pools.add(pool);
-      loops.put(e, new LoopContext(pool));
+      UpstreamPool[] loopPools = new UpstreamPool[nodes.size()];
+      for (int n = 0; n < nodes.size(); n++) {
+        loopPools[n] = newPool((EventLoop) e, index, nodes.get(n));
+      }
+      index++;
+      loops.put(e, new LoopContext(view, loopPools));
     }
+    metrics.registry().gauge("mcmux.discovery.config.version", this, s -> s.view.configVersion());
     registerGauges(metrics.registry());
   }
 
@@ -143,6 +145,51 @@ public final class McmuxServer implements AutoCloseable {
 
   private AtomicReference<TlsContextFactory> tlsHolder;
 
+  private final SslHandlerFactory handlers;
+
+  private UpstreamPool newPool(EventLoop loop, int loopIndex, UpstreamNode node) {
+    UpstreamPool pool =
+        new UpstreamPool(
+            loop,
+            loopIndex,
+            node,
+            settings.upstream(),
+            settings.tls(),
+            handlers,
+            transport,
+            resolver,
+            metrics,
+            settings.operations().maxConnectionAge());
+    pools.add(pool);
+    return pool;
+  }
+
+  /**
+   * The view of a static node list. Flavours that hash IP addresses get them resolved here, once,
+   * at start, off the event loops.
+   */
+  private ClusterView staticView(List<UpstreamNode> nodes) {
+    PlacementFlavour flavour = PlacementFlavour.byName(settings.cluster().placement());
+    List<PlacementNode> placed = new ArrayList<>();
+    for (UpstreamNode n : nodes) {
+      String ip = null;
+      if (flavour != PlacementFlavour.LIBMEMCACHED) {
+        try {
+          ip = java.net.InetAddress.getByName(n.address().host()).getHostAddress();
+        } catch (java.net.UnknownHostException e) {
+          throw new dev.mcmux.config.InvalidSettingException(
+              "mcmux.upstream.endpoints",
+              n.address().host()
+                  + " does not resolve, and placement "
+                  + flavour.configName()
+                  + " hashes its IP address");
+        }
+      }
+      placed.add(PlacementNode.of(n.address(), ip));
+    }
+    return new ClusterView(nodes, KeyPlacement.create(flavour, placed), -1);
+  }
+
   private McmuxServer open() throws Exception {
     pools.forEach(UpstreamPool::start);
     awaitFirstConnection();
@@ -158,8 +205,9 @@ public final class McmuxServer implements AutoCloseable {
           this::reloadIfFilesChanged, reload, reload, TimeUnit.MILLISECONDS);
     }
     log.info(
-        "mcmux serving {} with {} event loop(s) on the {} transport",
-        node.address(),
+        "mcmux serving {} node(s) with {} placement, {} event loop(s) on the {} transport",
+        view.size(),
+        settings.cluster().placement(),
         settings.runtime().eventLoops(),
         transport.name());
     return this;
@@ -169,16 +217,9 @@ public final class McmuxServer implements AutoCloseable {
     Gauge.builder("mcmux.client.connections", frontend, FrontendContext::clientCount)
         .description("Client connections open now")
         .register(registry);
-    String nodeTag = node.address().toString();
-    Gauge.builder("mcmux.upstream.connections", node, UpstreamNode::liveConnections)
-        .description("TLS connections to each node, by state")
-        .tag("node", nodeTag)
-        .tag("state", "up")
-        .register(registry);
-    Gauge.builder("mcmux.node.up", node, n -> n.liveConnections() > 0 ? 1 : 0)
-        .description("1 when the node has at least one live TLS connection")
-        .tag("node", nodeTag)
-        .register(registry);
+    for (UpstreamNode node : view.nodes()) {
+      registerNodeGauges(registry, node);
+    }
     Gauge.builder("mcmux.buffered.response", frontend, f -> f.budget().used())
         .description("Response bytes held for clients, against the global buffer budget")
         .baseUnit("bytes")
@@ -205,6 +246,19 @@ public final class McmuxServer implements AutoCloseable {
                     .register(registry));
   }
 
+  private static void registerNodeGauges(MeterRegistry registry, UpstreamNode node) {
+    String nodeTag = node.address().toString();
+    Gauge.builder("mcmux.upstream.connections", node, UpstreamNode::liveConnections)
+        .description("TLS connections to each node, by state")
+        .tag("node", nodeTag)
+        .tag("state", "up")
+        .register(registry);
+    Gauge.builder("mcmux.node.up", node, n -> n.liveConnections() > 0 ? 1 : 0)
+        .description("1 when the node has at least one live TLS connection")
+        .tag("node", nodeTag)
+        .register(registry);
+  }
+
   private double secondsToExpiry(boolean ca) {
     TlsContextFactory t = tls.get();
     if (t == null) {
@@ -225,13 +279,17 @@ public final class McmuxServer implements AutoCloseable {
     long millis =
         settings.upstream().connectTimeout().toMillis()
             + settings.tls().handshakeTimeout().toMillis();
-    try {
-      node.firstConnection().get(millis, TimeUnit.MILLISECONDS);
-    } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
-      log.warn(
-          "no TLS connection to {} yet ({}); clients get SERVER_ERROR until one is up",
-          node.address(),
-          node.lastError().isEmpty() ? "still connecting" : node.lastError());
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+    for (UpstreamNode node : view.nodes()) {
+      try {
+        long left = Math.max(0, deadline - System.nanoTime());
+        node.firstConnection().get(left, TimeUnit.NANOSECONDS);
+      } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+        log.warn(
+            "no TLS connection to {} yet ({}); its keys get SERVER_ERROR until one is up",
+            node.address(),
+            node.lastError().isEmpty() ? "still connecting" : node.lastError());
+      }
     }
   }
 
@@ -298,9 +356,14 @@ public final class McmuxServer implements AutoCloseable {
     return out;
   }
 
-  /** The upstream node (single endpoint in this version). */
+  /** The first upstream node (the only one of a single-endpoint setup). */
   public UpstreamNode node() {
-    return node;
+    return view.nodes().get(0);
+  }
+
+  /** The current cluster view. */
+  public ClusterView view() {
+    return view;
   }
 
   /** Clients currently connected. */
@@ -345,8 +408,17 @@ public final class McmuxServer implements AutoCloseable {
     if (closed || draining) {
       return false;
     }
-    // One node today; with several, "any" and "all" differ (see mcmux.admin.readiness).
-    return node.liveConnections() > 0;
+    boolean all = settings.operations().readiness() == Settings.Readiness.ALL;
+    for (UpstreamNode node : view.nodes()) {
+      boolean up = node.liveConnections() > 0;
+      if (up && !all) {
+        return true;
+      }
+      if (!up && all) {
+        return false;
+      }
+    }
+    return all;
   }
 
   /** What an operator wants to see after a port-forward, as JSON. */
@@ -361,16 +433,21 @@ public final class McmuxServer implements AutoCloseable {
     j.field("draining", draining);
     j.field("client_connections", frontend.clientCount());
     j.field("held_response_bytes", frontend.budget().used());
-    j.field("config_version", (String) null);
+    ClusterView v = view;
+    j.field("placement", settings.cluster().placement());
+    j.field("discovery", settings.cluster().discovery().name().toLowerCase(java.util.Locale.ROOT));
+    j.field("config_version", v.configVersion());
     j.beginArray("nodes");
-    j.beginObject(null)
-        .field("address", node.address().toString())
-        .field("state", node.liveConnections() > 0 ? "up" : "down")
-        .field("connections", node.liveConnections())
-        .field("server_version", node.version())
-        .field("item_size_max", node.itemSizeMax())
-        .field("last_error", node.lastError().isEmpty() ? null : node.lastError())
-        .endObject();
+    for (UpstreamNode node : v.nodes()) {
+      j.beginObject(null)
+          .field("address", node.address().toString())
+          .field("state", node.liveConnections() > 0 ? "up" : "down")
+          .field("connections", node.liveConnections())
+          .field("server_version", node.version())
+          .field("item_size_max", node.itemSizeMax())
+          .field("last_error", node.lastError().isEmpty() ? null : node.lastError())
+          .endObject();
+    }
     j.endArray();
     j.beginArray("certificates");
     if (t != null) {
@@ -519,8 +596,8 @@ public final class McmuxServer implements AutoCloseable {
     for (Channel c : listeners) {
       c.close().syncUninterruptibly();
     }
-    for (Map.Entry<EventExecutor, LoopContext> e : loops.entrySet()) {
-      e.getKey().execute(() -> e.getValue().pool().stop());
+    for (UpstreamPool p : List.copyOf(pools)) {
+      p.stopOnItsLoop();
     }
     group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
     resolver.close();

@@ -26,6 +26,7 @@ public final class MicrometerMetrics implements ProxyMetrics {
   private final ConcurrentHashMap<String, Counter> closed = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, Counter> handshakes = new ConcurrentHashMap<>();
   private final Timer handshakeDuration;
+  private final Counter downNodeMisses;
   private final Counter reloadOk;
   private final Counter reloadFailed;
 
@@ -68,6 +69,10 @@ public final class MicrometerMetrics implements ProxyMetrics {
             .publishPercentileHistogram()
             .minimumExpectedValue(Duration.ofMillis(1))
             .maximumExpectedValue(Duration.ofSeconds(10))
+            .register(registry);
+    downNodeMisses =
+        Counter.builder("mcmux.multiget.down.node.misses")
+            .description("Keys of multi-key gets answered as misses because their node was down")
             .register(registry);
     reloadOk = reloads("success");
     reloadFailed = reloads("failure");
@@ -143,6 +148,11 @@ public final class MicrometerMetrics implements ProxyMetrics {
   @Override
   public void reload(boolean success) {
     (success ? reloadOk : reloadFailed).increment();
+  }
+
+  @Override
+  public void downNodeMisses(int keys) {
+    downNodeMisses.increment(keys);
   }
 
   @Override

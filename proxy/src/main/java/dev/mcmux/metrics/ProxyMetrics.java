@@ -49,6 +49,9 @@ public interface ProxyMetrics {
   /** Requests written upstream and not yet answered: +1 on write, -1 on answer. */
   void pendingDelta(int delta);
 
+  /** Keys of a multi-key get answered as misses because their node could not be reached. */
+  void downNodeMisses(int keys);
+
   /** The command tag values, in a fixed order; the last one is for anything else. */
   String[] COMMANDS = {
     "get",
@@ -99,5 +102,8 @@ public interface ProxyMetrics {
 
         @Override
         public void pendingDelta(int delta) {}
+
+        @Override
+        public void downNodeMisses(int keys) {}
       };
 }

@@ -45,6 +45,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   }
 
   private final Channel channel;
+  private final UpstreamPool pool;
   private final Listener listener;
   private final ProxyMetrics metrics;
   private final String name;
@@ -73,14 +74,15 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
 
   UpstreamConnection(
       Channel channel,
-      Listener listener,
+      UpstreamPool pool,
       ProxyMetrics metrics,
       String name,
       long requestTimeoutNanos,
       long keepaliveNanos,
       long maxValueBytes) {
     this.channel = channel;
-    this.listener = listener;
+    this.pool = pool;
+    this.listener = pool;
     this.metrics = metrics;
     this.name = name;
     this.requestTimeoutNanos = requestTimeoutNanos;
@@ -88,6 +90,11 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     this.framer = new AsciiResponseFramer(Math.max(maxValueBytes, 1L << 20) * 2);
     this.lastReadNanos = System.nanoTime();
     this.lastWriteNanos = lastReadNanos;
+  }
+
+  /** The pool this connection belongs to (one node, one event loop). */
+  public UpstreamPool pool() {
+    return pool;
   }
 
   /** The Netty channel (its event loop is the one every method must run on). */

@@ -316,6 +316,11 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
     node.version(version);
   }
 
+  /** Like {@link #stop()}, from any thread. */
+  public void stopOnItsLoop() {
+    loop.execute(this::stop);
+  }
+
   /** Closes every connection and stops reconnecting; call on the pool's event loop. */
   public void stop() {
     stopped = true;

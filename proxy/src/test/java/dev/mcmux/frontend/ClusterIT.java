@@ -1,0 +1,180 @@
+package dev.mcmux.frontend;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.mcmux.routing.KeyPlacement;
+import dev.mcmux.routing.PlacementNode;
+import dev.mcmux.testing.Await;
+import dev.mcmux.testing.LeakDetection;
+import dev.mcmux.testing.McmuxHarness;
+import dev.mcmux.testing.MemcachedProcess;
+import dev.mcmux.testing.TestPki;
+import dev.mcmux.testing.TextClient;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Three real memcached nodes with TLS behind one mcmux: placement, split gets, node failure. */
+@ExtendWith(LeakDetection.class)
+class ClusterIT {
+  @TempDir static Path dir;
+  static TestPki pki;
+  static final List<MemcachedProcess> nodes = new ArrayList<>();
+  static McmuxHarness mcmux;
+  static KeyPlacement placement;
+
+  @BeforeAll
+  static void start() {
+    pki = TestPki.create(dir);
+    List<String> endpoints = new ArrayList<>();
+    List<PlacementNode> placed = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      MemcachedProcess m = MemcachedProcess.tls(pki.server(TestPki.Kind.LOCALHOST)).start();
+      nodes.add(m);
+      endpoints.add("localhost:" + m.port());
+      placed.add(new PlacementNode("localhost", m.port()));
+    }
+    placement = KeyPlacement.create("libmemcached", placed);
+    mcmux =
+        McmuxHarness.inFrontOf(nodes.get(0).port(), pki.caFile())
+            .set("mcmux.upstream.endpoints", String.join(",", endpoints))
+            .set("mcmux.upstream.placement", "libmemcached")
+            .set("mcmux.upstream.request-timeout", "1s")
+            .start();
+  }
+
+  @AfterAll
+  static void stop() {
+    mcmux.close();
+    nodes.forEach(MemcachedProcess::close);
+  }
+
+  private static int nodeOf(String key) {
+    return placement.nodeFor(key.getBytes(StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void keysLandWhereLibmemcachedPutsThemAndMultiGetsMergeInOrder() {
+    int[] perNode = new int[3];
+    try (TextClient c = mcmux.client()) {
+      StringBuilder get = new StringBuilder("get");
+      StringBuilder expected = new StringBuilder();
+      for (int i = 0; i < 300; i++) {
+        String key = "placed-" + i;
+        c.send("set " + key + " " + i + " 0 " + key.length() + "\r\n" + key + "\r\n");
+        assertEquals("STORED", c.readLine());
+        perNode[nodeOf(key)]++;
+        // Duplicates and a miss, interleaved across nodes.
+        get.append(' ').append(key);
+        expected.append("VALUE ").append(key).append(' ').append(i).append(' ');
+        expected.append(key.length()).append("\r\n").append(key).append("\r\n");
+        if (i % 50 == 0) {
+          get.append(' ').append(key).append(" absent-").append(i);
+          expected.append("VALUE ").append(key).append(' ').append(i).append(' ');
+          expected.append(key.length()).append("\r\n").append(key).append("\r\n");
+        }
+      }
+      expected.append("END\r\n");
+      c.send(get + "\r\n");
+      assertEquals(expected.toString(), c.readUntilEnd());
+    }
+    for (int n = 0; n < 3; n++) {
+      assertTrue(perNode[n] > 50, "keys spread over nodes: " + java.util.Arrays.toString(perNode));
+      try (TextClient direct = nodes.get(n).connect()) {
+        for (int i = 0; i < 300; i += 7) {
+          String key = "placed-" + i;
+          direct.send("get " + key + "\r\n");
+          String reply = direct.readUntilEnd();
+          assertEquals(nodeOf(key) == n, reply.startsWith("VALUE "), key + " on node " + n);
+        }
+      }
+    }
+  }
+
+  @Test
+  void flushAllReachesEveryNode() {
+    try (TextClient c = mcmux.client()) {
+      for (int i = 0; i < 30; i++) {
+        c.send("set f" + i + " 0 0 1\r\nx\r\n");
+        assertEquals("STORED", c.readLine());
+      }
+      c.send("flush_all\r\n");
+      assertEquals("OK", c.readLine());
+      c.send("flush_all noreply\r\nversion\r\n");
+      assertTrue(c.readLine().startsWith("VERSION "));
+    }
+    // flush_all invalidates lazily (curr_items stays), so ask each node for the keys themselves.
+    for (MemcachedProcess n : nodes) {
+      assertTrue(Long.parseLong(n.stats().get("cmd_flush")) >= 2, "node " + n + " was flushed");
+      try (TextClient direct = n.connect()) {
+        for (int i = 0; i < 30; i++) {
+          direct.send("get f" + i + "\r\n");
+          assertEquals("END\r\n", direct.readUntilEnd());
+        }
+      }
+    }
+  }
+
+  @Test
+  void aDownNodeFailsOnlyItsKeysAndRecovers() {
+    MemcachedProcess victim = nodes.get(1);
+    List<String> onVictim = new ArrayList<>();
+    List<String> elsewhere = new ArrayList<>();
+    for (int i = 0; onVictim.size() < 5 || elsewhere.size() < 5; i++) {
+      String key = "down-" + i;
+      (nodeOf(key) == 1 ? onVictim : elsewhere).add(key);
+    }
+    try (TextClient c = mcmux.client()) {
+      for (String k : elsewhere.subList(0, 5)) {
+        c.send("set " + k + " 0 0 1\r\ny\r\n");
+        assertEquals("STORED", c.readLine());
+      }
+      victim.kill();
+      try {
+        downAndBack(c, victim, onVictim, elsewhere);
+      } finally {
+        if (!victim.isAlive()) {
+          victim.restart();
+        }
+      }
+    }
+  }
+
+  private static void downAndBack(
+      TextClient c, MemcachedProcess victim, List<String> onVictim, List<String> elsewhere) {
+    Await.until(
+        "node marked down",
+        Duration.ofSeconds(10),
+        () -> mcmux.server().view().nodes().get(1).liveConnections() == 0);
+    long start = System.nanoTime();
+    c.send("get " + onVictim.get(0) + "\r\n");
+    assertTrue(c.readLine().startsWith("SERVER_ERROR"));
+    assertTrue(System.nanoTime() - start < Duration.ofMillis(500).toNanos(), "fails fast");
+    // A multi-get across nodes: the down node's keys are misses, the others are answered.
+    c.send("get " + onVictim.get(1) + " " + elsewhere.get(0) + " " + elsewhere.get(1) + "\r\n");
+    String reply = c.readUntilEnd();
+    assertEquals(
+        "VALUE "
+            + elsewhere.get(0)
+            + " 0 1\r\ny\r\nVALUE "
+            + elsewhere.get(1)
+            + " 0 1\r\ny\r\nEND\r\n",
+        reply);
+    victim.restart();
+    Await.until(
+        "node back",
+        Duration.ofSeconds(15),
+        () -> {
+          c.send("set " + onVictim.get(2) + " 0 0 1\r\nz\r\n");
+          return c.readLine().equals("STORED");
+        });
+  }
+}
