@@ -74,6 +74,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   private boolean stopDecoding;
   private boolean inputShutdown;
   private boolean paused;
+
+  /** The unread input is complete requests waiting for the outstanding limit, not the client. */
+  private boolean heldBack;
+
   private boolean closed;
   private ScheduledFuture<?> partialTimer;
   private long partialSinceNanos;
@@ -173,13 +177,15 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       // The deadline is for one stalled request, not for a client that keeps pipelining.
       partialSinceNanos = 0;
     }
+    heldBack = atLimit;
     watchPartialRequest();
     drain();
   }
 
   /** A client that sends half a value and stalls is closed after the value-read timeout. */
   private void watchPartialRequest() {
-    boolean partial = cumulation != null && cumulation.isReadable();
+    // Input held back by the outstanding limit is waiting for mcmux, not for the client.
+    boolean partial = !heldBack && cumulation != null && cumulation.isReadable();
     if (!partial) {
       partialSinceNanos = 0;
       return;

@@ -191,6 +191,43 @@ class ClientBehaviourIT {
   }
 
   @Test
+  void clientHeldBackByTheOutstandingLimitIsNotTakenForAStalledSender() {
+    Duration timeout = Duration.ofMillis(300);
+    try (McmuxHarness mcmux =
+            mcmux()
+                .set("mcmux.limits.value-read-timeout", timeout.toMillis() + "ms")
+                .set("mcmux.limits.max-outstanding-per-client", "4")
+                .start();
+        TextClient pipelined = mcmux.client().withTimeout(Duration.ofSeconds(10))) {
+      pipelined.send("set held:k 0 0 4\r\nheld\r\n");
+      assertEquals("STORED", pipelined.readLine());
+      StringBuilder gets = new StringBuilder();
+      for (int i = 0; i < 100; i++) {
+        gets.append("get held:k\r\n");
+      }
+      memcached.freeze();
+      try {
+        // Complete requests, waiting only because memcached does not answer the first four.
+        pipelined.send(gets.toString());
+        // Two clients that really stall, one after the other, measure out more than the
+        // value-read timeout since the pipelined requests arrived.
+        for (int i = 0; i < 2; i++) {
+          try (TextClient stalled = mcmux.client()) {
+            stalled.send("set held:stalled 0 0 10\r\nabc");
+            stalled.expectEof();
+          }
+        }
+      } finally {
+        memcached.thaw();
+      }
+      for (int i = 0; i < 100; i++) {
+        assertEquals(
+            "VALUE held:k 0 4\r\nheld\r\nEND\r\n", pipelined.readUntilEnd(), "get number " + i);
+      }
+    }
+  }
+
+  @Test
   void smallOutstandingLimitStillAnswersAThousandPipelinedGetsInOrder() {
     try (McmuxHarness mcmux = mcmux().set("mcmux.limits.max-outstanding-per-client", "8").start();
         TextClient c = mcmux.client()) {

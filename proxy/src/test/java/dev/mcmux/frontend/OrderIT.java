@@ -146,6 +146,31 @@ class OrderIT {
         });
   }
 
+  @Test
+  void answersToADepartedClientNeverReachTheNextOne() throws Exception {
+    String big = "departed:" + "d".repeat(20_000);
+    try (TextClient c = mcmux.client()) {
+      c.send("set departed 0 0 " + big.length() + "\r\n" + big + "\r\n");
+      assertEquals("STORED", c.readLine());
+    }
+    runWithHammers(
+        4,
+        c -> {
+          for (int round = 0; round < 40; round++) {
+            // Leaves with 50 large answers in flight; they must be read upstream and dropped.
+            try (TextClient leaving = mcmux.client()) {
+              leaving.send("get departed\r\n".repeat(50));
+            }
+            try (TextClient next = mcmux.client()) {
+              String key = "next:" + c + ":" + round;
+              next.send("set " + key + " 0 0 2\r\nok\r\nget " + key + "\r\n");
+              assertEquals("STORED", next.readLine(), key);
+              assertEquals("VALUE " + key + " 0 2\r\nok\r\nEND\r\n", next.readUntilEnd(), key);
+            }
+          }
+        });
+  }
+
   /**
    * Quiet commands whose replies memcached drops (including failures and errors), replying ones in
    * between, ending with {@code version}; returns everything read up to the {@code VERSION} line.
