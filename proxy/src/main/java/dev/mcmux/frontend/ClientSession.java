@@ -10,6 +10,7 @@ import dev.mcmux.protocol.Command;
 import dev.mcmux.protocol.DecodeResult;
 import dev.mcmux.protocol.NoReplyFilter;
 import dev.mcmux.protocol.ResponseShape;
+import dev.mcmux.protocol.StatsMerger;
 import dev.mcmux.routing.ClusterView;
 import dev.mcmux.upstream.PendingRequest;
 import dev.mcmux.upstream.UpstreamConnection;
@@ -240,11 +241,21 @@ final class ClientSession extends ChannelInboundHandlerAdapter
                   .getBytes(StandardCharsets.US_ASCII),
               false,
               c);
+        } else if (r.arguments() == null && loop.view().size() > 1) {
+          r.release();
+          statsFromEveryNode();
+        } else if (r.arguments() != null && "mcmux".equals(argument(r))) {
+          r.release();
+          local(shared.ownStats(loop.view()), false, c);
         } else {
           forward(r);
         }
       }
       case FLUSH_ALL -> broadcast(r);
+      case CONFIG_GET_CLUSTER -> {
+        r.release();
+        local(shared.configClusterReply(), false, c);
+      }
       default -> {
         if (c.isRetrieval() && !fitsOneUpstreamLine(r)) {
           forwardSplitRetrieval(r);
@@ -255,12 +266,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     }
   }
 
+  private static String argument(AsciiRequest r) {
+    return new String(r.arguments(), StandardCharsets.US_ASCII);
+  }
+
   private static boolean statsArgumentAllowed(byte[] args) {
     if (args == null || args.length == 0) {
       return true;
     }
     String a = new String(args, StandardCharsets.US_ASCII);
-    return a.equals("settings")
+    return a.equals("mcmux")
+        || a.equals("settings")
         || a.equals("items")
         || a.equals("slabs")
         || a.equals("sizes")
@@ -442,6 +458,24 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     // Parts for nodes without a connection fail now, after every other part was sent.
     for (Part p : List.copyOf(multi.unreachable)) {
       p.onFailure("SERVER_ERROR no upstream connection available\r\n");
+    }
+  }
+
+  /** Bare {@code stats} on a cluster: every node is asked, the answers are summed. */
+  private void statsFromEveryNode() {
+    ClusterView view = loop.view();
+    StatsSlot slot = new StatsSlot(view.size());
+    slots.addLast(slot);
+    for (int n = 0; n < view.size(); n++) {
+      StatsPart part = new StatsPart(slot);
+      UpstreamConnection conn = upstreamFor(loop.pool(n));
+      if (conn == null) {
+        part.onFailure("SERVER_ERROR no upstream connection available\r\n");
+      } else {
+        conn.write(
+            Unpooled.wrappedBuffer("stats\r\n".getBytes(StandardCharsets.US_ASCII)), part, false);
+        sent(conn);
+      }
     }
   }
 
@@ -972,6 +1006,56 @@ final class ClientSession extends ChannelInboundHandlerAdapter
         return;
       }
       accept(this, answer);
+    }
+  }
+
+  /** The client's slot for a bare {@code stats} asked of every node. */
+  private final class StatsSlot extends Slot {
+    final List<ByteBuf> answers = new java.util.ArrayList<>();
+    final int parts;
+    int completed;
+
+    StatsSlot(int parts) {
+      super(ResponseShape.STATS, Command.STATS, false);
+      this.parts = parts;
+    }
+
+    void partDone(ByteBuf frame) {
+      if (frame != null) {
+        answers.add(frame);
+      }
+      if (++completed < parts) {
+        return;
+      }
+      String merged = StatsMerger.merge(answers);
+      answers.forEach(ByteBuf::release);
+      answers.clear();
+      if (closed) {
+        return;
+      }
+      accept(this, Unpooled.copiedBuffer(merged, StandardCharsets.US_ASCII));
+    }
+  }
+
+  /** One node's part of a cluster-wide {@code stats}; a node that cannot answer is left out. */
+  private final class StatsPart extends PendingRequest {
+    final StatsSlot owner;
+
+    StatsPart(StatsSlot owner) {
+      super(ResponseShape.STATS);
+      this.owner = owner;
+    }
+
+    @Override
+    protected void onResponse(ByteBuf frame) {
+      answered(connection());
+      owner.partDone(frame);
+    }
+
+    @Override
+    protected void onFailure(String errorLine) {
+      answered(connection());
+      owner.partDone(null);
     }
   }
 

@@ -50,6 +50,42 @@ final class FrontendContext {
     return multigetOnDownNode;
   }
 
+  private volatile byte[] configClusterReply = new byte[0];
+
+  /**
+   * Sets what {@code config get cluster} answers: mcmux's own TCP listener as the only node, so a
+   * client doing ElastiCache auto discovery through mcmux keeps talking to mcmux.
+   */
+  void ownAddress(String host, String ip, int port, long version) {
+    String body = version + "\n" + host + "|" + ip + "|" + port + "\n";
+    String reply = "CONFIG cluster 0 " + body.length() + "\r\n" + body + "\r\nEND\r\n";
+    configClusterReply = reply.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+  }
+
+  /** {@code stats mcmux}: mcmux's own figures and each node's state, in STAT format. */
+  byte[] ownStats(dev.mcmux.routing.ClusterView view) {
+    StringBuilder s = new StringBuilder(256);
+    s.append("STAT client_connections ").append(clientCount()).append("\r\n");
+    s.append("STAT held_response_bytes ").append(budget.used()).append("\r\n");
+    s.append("STAT config_version ").append(view.configVersion()).append("\r\n");
+    s.append("STAT nodes ").append(view.size()).append("\r\n");
+    for (int i = 0; i < view.size(); i++) {
+      var n = view.nodes().get(i);
+      String p = "STAT node" + i + "_";
+      s.append(p).append("address ").append(n.address()).append("\r\n");
+      s.append(p).append("state ").append(n.liveConnections() > 0 ? "up" : "down").append("\r\n");
+      s.append(p).append("connections ").append(n.liveConnections()).append("\r\n");
+      s.append(p).append("version ").append(n.version()).append("\r\n");
+    }
+    return s.append("END\r\n").toString().getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+  }
+
+  byte[] configClusterReply() {
+    return configClusterReply.length == 0
+        ? "ERROR\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII)
+        : configClusterReply.clone();
+  }
+
   ProxyMetrics metrics() {
     return metrics;
   }

@@ -297,8 +297,15 @@ public final class McmuxServer implements AutoCloseable {
     Settings.Listen listen = settings.listen();
     if (listen.tcp().isPresent()) {
       HostPort hp = listen.tcp().get();
-      listeners.add(
-          bind(transport.serverSocketChannel(), new InetSocketAddress(hp.host(), hp.port())));
+      Channel ch =
+          bind(transport.serverSocketChannel(), new InetSocketAddress(hp.host(), hp.port()));
+      listeners.add(ch);
+      InetSocketAddress bound = (InetSocketAddress) ch.localAddress();
+      frontend.ownAddress(
+          hp.host(),
+          bound.getAddress().getHostAddress(),
+          bound.getPort(),
+          Math.max(1, view.configVersion()));
     }
     if (listen.unixSocket().isPresent()) {
       Path path = listen.unixSocket().get();

@@ -73,6 +73,7 @@ public interface ProxyMetrics {
     "verbosity",
     "stats",
     "quit",
+    "config",
     "other"
   };
 

@@ -113,6 +113,8 @@ public final class AsciiRequestDecoder {
   private static final byte[] W_STATS = ascii("stats");
   private static final byte[] W_FLUSH_ALL = ascii("flush_all");
   private static final byte[] W_VERSION = ascii("version");
+  private static final byte[] W_CONFIG = ascii("config");
+  private static final byte[] W_CLUSTER = ascii("cluster");
   private static final byte[] W_QUIT = ascii("quit");
   private static final byte[] W_VERBOSITY = ascii("verbosity");
   private static final byte[] W_NOREPLY = ascii("noreply");
@@ -337,6 +339,11 @@ public final class AsciiRequestDecoder {
       case 'c':
         if (tokenIs(in, 0, W_CAS)) {
           return storage(in, lineEnd, Command.CAS, ntok);
+        } else if (tokenIs(in, 0, W_CONFIG)) {
+          // Only ElastiCache's discovery request; memcached itself answers ERROR to any config.
+          return ntok == 4 && tokenIs(in, 1, W_GET) && tokenIs(in, 2, W_CLUSTER)
+              ? request(in, lineEnd, simple(Command.CONFIG_GET_CLUSTER, false))
+              : reply(in, lineEnd, ERROR);
         }
         return unsupportedOrError(in, lineEnd);
       case 'i':

@@ -25,7 +25,12 @@ public enum Command {
   VERBOSITY("verbosity", ResponseShape.LINE),
   STATS("stats", ResponseShape.STATS),
   /** Answered by mcmux itself: earlier answers go out, then the connection closes. */
-  QUIT("quit", ResponseShape.LINE);
+  QUIT("quit", ResponseShape.LINE),
+  /**
+   * ElastiCache's {@code config get cluster}; answered by mcmux with its own address, so
+   * auto-discovering clients keep working through it. Never forwarded.
+   */
+  CONFIG_GET_CLUSTER("config", ResponseShape.LINE);
 
   private final byte[] wireName;
   private final ResponseShape shape;

@@ -35,7 +35,7 @@ public final class NoReplyFilter {
           FLUSH_ALL,
           VERBOSITY ->
           true;
-      case GET, GETS, GAT, GATS, VERSION, STATS, QUIT -> false;
+      case GET, GETS, GAT, GATS, VERSION, STATS, QUIT, CONFIG_GET_CLUSTER -> false;
     };
   }
 

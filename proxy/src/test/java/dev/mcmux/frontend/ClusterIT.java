@@ -100,6 +100,44 @@ class ClusterIT {
   }
 
   @Test
+  void statsAreSummedOverNodesAndConfigGetClusterNamesMcmux() {
+    long getsBefore = 0;
+    for (MemcachedProcess n : nodes) {
+      getsBefore += Long.parseLong(n.stats().get("cmd_get"));
+    }
+    try (TextClient c = mcmux.client()) {
+      c.send("stats\r\n");
+      java.util.Map<String, String> stats = new java.util.HashMap<>();
+      for (String line = c.readLine(); !line.equals("END"); line = c.readLine()) {
+        String[] parts = line.split(" ", 3);
+        stats.put(parts[1], parts[2]);
+      }
+      // Our own stats connections add a few gets after this snapshot, never fewer.
+      assertTrue(Long.parseLong(stats.get("cmd_get")) >= getsBefore, stats.toString());
+      assertTrue(stats.containsKey("uptime") && stats.containsKey("version"));
+      c.send("stats mcmux\r\n");
+      String own = c.readLine();
+      StringBuilder all = new StringBuilder(own);
+      while (!own.equals("END")) {
+        own = c.readLine();
+        all.append('\n').append(own);
+      }
+      assertTrue(all.toString().contains("STAT nodes 3"), all.toString());
+      assertTrue(all.toString().contains("STAT node2_state up"), all.toString());
+      c.send("config get cluster\r\n");
+      String header = c.readLine();
+      assertTrue(header.startsWith("CONFIG cluster 0 "), header);
+      String body = "1\n127.0.0.1|127.0.0.1|" + mcmux.port() + "\n";
+      assertEquals(body.length(), Integer.parseInt(header.substring(17)));
+      assertEquals(
+          body + "\r\nEND\r\n",
+          new String(c.readExactly(body.length() + 7), StandardCharsets.US_ASCII));
+      c.send("config set x\r\n");
+      assertEquals("ERROR", c.readLine());
+    }
+  }
+
+  @Test
   void flushAllReachesEveryNode() {
     try (TextClient c = mcmux.client()) {
       for (int i = 0; i < 30; i++) {
