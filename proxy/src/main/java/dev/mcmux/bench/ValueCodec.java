@@ -203,6 +203,33 @@ public final class ValueCodec {
     return derived ? Verdict.OK : Verdict.NOT_DERIVED;
   }
 
+  /**
+   * The checksum a header should carry for the body of the value at {@code index}, as if it were
+   * {@code keyId} at {@code version} of this run; lets tests forge self-consistent values.
+   */
+  int checksumOf(ByteBuf buf, int index, int keyId, int version) {
+    long hash = hashStart(keyId, version);
+    int at = index + HEADER_LENGTH;
+    int body = valueSize - HEADER_LENGTH;
+    for (int i = body >>> 3; i > 0; i--, at += 8) {
+      hash = step(hash, buf.getLong(at));
+    }
+    int tail = body & 7;
+    if (tail > 0) {
+      long got = 0;
+      for (int i = 0; i < tail; i++) {
+        got |= (buf.getByte(at + i) & 0xffL) << (56 - 8 * i);
+      }
+      hash = step(hash, got);
+    }
+    return finish(hash);
+  }
+
+  /** Overwrites the checksum field of the value at {@code index}; for tests. */
+  static void setChecksum(ByteBuf buf, int index, int checksum) {
+    setHex(buf, index + CHECK_AT, checksum);
+  }
+
   /** A one-line account of a failed check, for reports: the verdict and the start of the value. */
   public static String describe(Verdict verdict, ByteBuf buf, int index, int length) {
     StringBuilder s = new StringBuilder(verdict.description()).append(": ");
