@@ -71,7 +71,7 @@ memcached -l 127.0.0.1 -p "$tls_port" -U 0 -u "$(id -un)" -Z \
 echo $! >"$state/memcached.pid"
 wait_for_port "$tls_port"
 
-nohup java -jar proxy/target/mcmux.jar run --listen "127.0.0.1:$plain_port" \
+java -jar proxy/target/mcmux.jar run --listen "127.0.0.1:$plain_port" \
   --upstream "localhost:$tls_port" --ca-file "$state/ca.pem" --admin-listen 127.0.0.1:9180 \
   >"$state/mcmux.log" 2>&1 &
 echo $! >"$state/mcmux.pid"

@@ -1,5 +1,7 @@
 package dev.mcmux.cli;
 
+import dev.mcmux.admin.AdminServer;
+import dev.mcmux.config.HostPort;
 import dev.mcmux.config.InvalidSettingException;
 import dev.mcmux.config.Settings;
 import dev.mcmux.frontend.McmuxServer;
@@ -12,6 +14,8 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
+import sun.misc.Signal;
+import sun.misc.SignalHandler;
 
 /** {@code mcmux run}: validates every setting, then serves until the process is told to stop. */
 @Command(
@@ -34,8 +38,10 @@ final class RunCommand implements Callable<Integer> {
   public Integer call() throws InterruptedException {
     PrintWriter err = spec.commandLine().getErr();
     McmuxServer server;
+    AdminServer admin = null;
+    Settings settings;
     try {
-      Settings settings = options.load(main.env());
+      settings = options.load(main.env());
       log.info("mcmux {} starting", VersionProvider.mcmuxVersion());
       server = McmuxServer.start(settings);
     } catch (InvalidSettingException e) {
@@ -44,8 +50,56 @@ final class RunCommand implements Callable<Integer> {
       log.debug("start failed", e);
       return Main.fail(err, Main.reason(e), Main.EXIT_FAILURE);
     }
+    try {
+      if (settings.admin().listen().isPresent()) {
+        admin = startAdmin(settings.admin().listen().get(), server);
+      }
+    } catch (Exception e) {
+      server.close();
+      return Main.fail(
+          err, "mcmux.admin.listen: cannot bind: " + Main.reason(e), Main.EXIT_FAILURE);
+    }
+    installSignals(server, settings);
     Runtime.getRuntime().addShutdownHook(new Thread(server::close, "mcmux-shutdown"));
     server.awaitTermination();
+    if (admin != null) {
+      admin.close();
+    }
     return 0;
+  }
+
+  static AdminServer startAdmin(HostPort listen, McmuxServer server) throws InterruptedException {
+    return AdminServer.start(
+        listen.host(),
+        listen.port(),
+        new AdminServer.Endpoints(
+            server::scrapeMetrics, server::healthy, server::ready, server::statusJson));
+  }
+
+  /**
+   * SIGHUP reloads certificates; SIGTERM and SIGINT stop gracefully and exit 0, which the JVM's
+   * default handling (exit 143 after shutdown hooks) would not.
+   */
+  private static void installSignals(McmuxServer server, Settings settings) {
+    Signal.handle(new Signal("HUP"), s -> server.reloadTls());
+    java.util.concurrent.atomic.AtomicBoolean stopping =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    SignalHandler stop =
+        s -> {
+          if (!stopping.compareAndSet(false, true)) {
+            return;
+          }
+          Thread t =
+              new Thread(
+                  () -> {
+                    server.shutdownGracefully(
+                        settings.operations().drainDelay(), settings.operations().gracePeriod());
+                    System.exit(0);
+                  },
+                  "mcmux-graceful-shutdown");
+          t.start();
+        };
+    Signal.handle(new Signal("TERM"), stop);
+    Signal.handle(new Signal("INT"), stop);
   }
 }

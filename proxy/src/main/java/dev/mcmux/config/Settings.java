@@ -10,7 +10,13 @@ import java.util.Optional;
  * SettingsLoader} and never read raw on the hot path.
  */
 public record Settings(
-    Listen listen, Upstream upstream, Tls tls, Limits limits, Runtime runtime, Admin admin) {
+    Listen listen,
+    Upstream upstream,
+    Tls tls,
+    Limits limits,
+    Runtime runtime,
+    Admin admin,
+    Operations operations) {
 
   /** Where clients connect: a loopback TCP address and/or a Unix-domain socket. */
   public record Listen(
@@ -54,6 +60,27 @@ public record Settings(
 
   /** The HTTP listener for metrics and health; empty when switched off. */
   public record Admin(Optional<HostPort> listen) {}
+
+  /** Readiness, reloads, connection recycling, shutdown and logging. */
+  public record Operations(
+      Readiness readiness,
+      Duration tlsReloadInterval,
+      Duration maxConnectionAge,
+      Duration drainDelay,
+      Duration gracePeriod,
+      LogFormat logFormat) {}
+
+  /** When {@code /readyz} says ready: a live connection to any node, or to every node. */
+  public enum Readiness {
+    ANY,
+    ALL
+  }
+
+  /** Log line format. */
+  public enum LogFormat {
+    TEXT,
+    JSON
+  }
 
   /** Which TLS implementation to use. */
   public enum TlsEngine {

@@ -155,6 +155,13 @@ public final class SettingsLoader {
     line(out, "limits.global-buffer-budget", bytes(m.globalBufferBudget()));
     line(out, "limits.value-read-timeout", duration(m.valueReadTimeout()));
     line(out, "admin.listen", quote(s.admin().listen().map(HostPort::toString).orElse("")));
+    Settings.Operations o = s.operations();
+    line(out, "admin.readiness", lower(o.readiness()));
+    line(out, "tls.reload-interval", duration(o.tlsReloadInterval()));
+    line(out, "upstream.max-connection-age", duration(o.maxConnectionAge()));
+    line(out, "shutdown.drain-delay", duration(o.drainDelay()));
+    line(out, "shutdown.grace-period", duration(o.gracePeriod()));
+    line(out, "log.format", lower(o.logFormat()));
     return out.toString();
   }
 
@@ -386,7 +393,16 @@ public final class SettingsLoader {
         throw new InvalidSettingException(
             "mcmux.admin.listen", admin.get() + " is also mcmux.listen");
       }
-      return new Settings(listen, upstream, tls, limits, runtime, new Settings.Admin(admin));
+      var operations =
+          new Settings.Operations(
+              enumValue("mcmux.admin.readiness", Settings.Readiness.class),
+              duration0("mcmux.tls.reload-interval"),
+              duration0("mcmux.upstream.max-connection-age"),
+              duration0("mcmux.shutdown.drain-delay"),
+              duration("mcmux.shutdown.grace-period"),
+              enumValue("mcmux.log.format", Settings.LogFormat.class));
+      return new Settings(
+          listen, upstream, tls, limits, runtime, new Settings.Admin(admin), operations);
     }
 
     private Settings.Upstream upstream() {
@@ -557,7 +573,27 @@ public final class SettingsLoader {
       return n;
     }
 
+    /** A duration where zero means "off"; a bare {@code 0} needs no unit. */
+    private Duration duration0(String path) {
+      if (c.hasPath(path) && raw(path).strip().equals("0")) {
+        return Duration.ZERO;
+      }
+      Duration d = durationOrZero(path);
+      if (d.isNegative()) {
+        throw new InvalidSettingException(path, "must not be negative, got " + raw(path));
+      }
+      return d;
+    }
+
     private Duration duration(String path) {
+      Duration d = durationOrZero(path);
+      if (d.isNegative() || d.isZero()) {
+        throw new InvalidSettingException(path, "must be positive, got " + raw(path));
+      }
+      return d;
+    }
+
+    private Duration durationOrZero(String path) {
       // HOCON reads a bare number as milliseconds: "connect-timeout = 5" would mean 5ms.
       if (c.hasPath(path) && BARE_NUMBER.matcher(raw(path)).matches()) {
         throw new InvalidSettingException(
@@ -568,9 +604,6 @@ public final class SettingsLoader {
         d = c.getDuration(path);
       } catch (ConfigException e) {
         throw typeError(path, "a duration such as 500ms, 5s or 1m", e);
-      }
-      if (d.isNegative() || d.isZero()) {
-        throw new InvalidSettingException(path, "must be positive, got " + raw(path));
       }
       return d;
     }

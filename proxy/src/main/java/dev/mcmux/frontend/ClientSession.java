@@ -1,8 +1,10 @@
 package dev.mcmux.frontend;
 
+import dev.mcmux.metrics.ProxyMetrics;
 import dev.mcmux.protocol.AsciiRequest;
 import dev.mcmux.protocol.AsciiRequestDecoder;
 import dev.mcmux.protocol.AsciiRequestEncoder;
+import dev.mcmux.protocol.AsciiResponseFramer;
 import dev.mcmux.protocol.Command;
 import dev.mcmux.protocol.DecodeResult;
 import dev.mcmux.protocol.NoReplyFilter;
@@ -38,16 +40,18 @@ import java.util.concurrent.TimeUnit;
 final class ClientSession extends ChannelInboundHandlerAdapter
     implements UpstreamConnection.ResponseSink {
 
-  /** Keep upstream get lines under this many bytes: some services reject longer ones. */
-  static final int MAX_UPSTREAM_GET_LINE = 16 * 1024 - 64;
-
   /** Responses shorter than this are copied so they never pin a large upstream buffer. */
   private static final int COPY_BELOW = 16 * 1024;
 
   private static final byte[] END = "END\r\n".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] NO_UPSTREAM =
+      "SERVER_ERROR no upstream connection available\r\n".getBytes(StandardCharsets.US_ASCII);
 
   private final FrontendContext shared;
+  private final ProxyMetrics metrics;
   private final UpstreamPool pool;
+  private final LoopContext loop;
+  private boolean closeWhenIdle;
   private final AsciiRequestDecoder decoder;
   private final ArrayDeque<Slot> slots = new ArrayDeque<>();
   private ChannelHandlerContext ctx;
@@ -65,9 +69,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   private ScheduledFuture<?> partialTimer;
   private long partialSinceNanos;
 
-  ClientSession(FrontendContext shared, UpstreamPool pool) {
+  ClientSession(FrontendContext shared, LoopContext loop) {
     this.shared = shared;
-    this.pool = pool;
+    this.metrics = shared.metrics();
+    this.loop = loop;
+    this.pool = loop.pool();
     this.decoder =
         new AsciiRequestDecoder(
             pool.node().itemSizeMax(), (int) shared.limits().maxBufferedBytesPerClient());
@@ -76,6 +82,24 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   @Override
   public void handlerAdded(ChannelHandlerContext ctx) {
     this.ctx = ctx;
+    loop.sessions().add(this);
+  }
+
+  /**
+   * For shutdown: reads nothing more, answers what was already sent, then closes. Must run on this
+   * session's event loop.
+   */
+  void closeWhenIdle() {
+    closeWhenIdle = true;
+    stopDecoding = true;
+    if (cumulation != null) {
+      cumulation.release();
+      cumulation = null;
+    }
+    if (slots.isEmpty()) {
+      ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+      closeNow(CloseReason.SHUTDOWN);
+    }
   }
 
   @Override
@@ -85,6 +109,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       in.release();
       return;
     }
+    metrics.bytes(ProxyMetrics.Direction.CLIENT_IN, in.readableBytes());
     cumulation =
         cumulation == null
             ? in
@@ -93,6 +118,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   }
 
   private void processInput() {
+    // The server's item_size_max may be learned after this client connected.
+    decoder.maxValueBytes(pool.node().itemSizeMax());
+    boolean progressed = false;
     while (!stopDecoding && !closed && cumulation != null && cumulation.isReadable()) {
       if (slots.size() >= shared.limits().maxOutstandingPerClient()) {
         // Backpressure on this client's socket only; upstream keeps flowing.
@@ -105,25 +133,32 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       DecodeResult result = decoder.decode(cumulation);
       if (result instanceof DecodeResult.NeedMore) {
         break;
-      } else if (result instanceof DecodeResult.Request r) {
+      }
+      progressed = true;
+      if (result instanceof DecodeResult.Request r) {
         handle(r.request());
       } else if (result instanceof DecodeResult.LocalReply r) {
         if (r.deleteFirst() != null) {
           deleteThenReply(r.deleteFirst(), r.reply());
         } else {
-          local(r.reply(), false);
+          local(r.reply(), false, null);
         }
       } else if (result instanceof DecodeResult.Close c) {
-        local(c.reply(), true);
+        local(c.reply(), true, null);
       }
     }
     if (cumulation != null) {
       if (!cumulation.isReadable() || stopDecoding) {
         cumulation.release();
         cumulation = null;
-      } else {
+      } else if (cumulation.refCnt() == 1) {
+        // Compacting moves bytes under any value slice still held, so only when none is.
         cumulation.discardSomeReadBytes();
       }
+    }
+    if (progressed) {
+      // The deadline is for one stalled request, not for a client that keeps pipelining.
+      partialSinceNanos = 0;
     }
     watchPartialRequest();
     drain();
@@ -164,17 +199,18 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     switch (c) {
       case QUIT -> {
         r.release();
-        local(new byte[0], true);
+        local(new byte[0], true, c);
       }
       case VERSION -> {
         r.release();
         local(
             ("VERSION " + pool.node().version() + "\r\n").getBytes(StandardCharsets.US_ASCII),
-            false);
+            false,
+            c);
       }
       case VERBOSITY -> {
         r.release();
-        local(r.noreply() ? new byte[0] : "OK\r\n".getBytes(StandardCharsets.US_ASCII), false);
+        local(r.noreply() ? new byte[0] : "OK\r\n".getBytes(StandardCharsets.US_ASCII), false, c);
       }
       case STATS -> {
         if (!statsArgumentAllowed(r.arguments())) {
@@ -182,13 +218,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter
           local(
               "CLIENT_ERROR this stats argument is not supported through mcmux\r\n"
                   .getBytes(StandardCharsets.US_ASCII),
-              false);
+              false,
+              c);
         } else {
           forward(r);
         }
       }
       default -> {
-        if (c.isRetrieval() && retrievalLineLength(r, 0, r.keys().size()) > MAX_UPSTREAM_GET_LINE) {
+        if (c.isRetrieval()
+            && AsciiRequestEncoder.retrievalLineLength(c, r.exptime(), r.keys(), 0, r.keys().size())
+                > AsciiRequestEncoder.maxUpstreamLineBytes(c)) {
           forwardSplitRetrieval(r);
         } else {
           forward(r);
@@ -226,10 +265,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     UpstreamConnection conn = upstreamFor();
     if (conn == null) {
       r.release();
-      local(noUpstream(), false);
+      noUpstream(r.command());
       return;
     }
-    Slot slot = new Slot(r.command().shape(), r.noreply() ? r.command() : null);
+    Slot slot = new Slot(r.command().shape(), r.command(), r.noreply());
     slots.addLast(slot);
     pinnedOutstanding++;
     ByteBuf line = ctx.alloc().ioBuffer(64 + totalKeyBytes(r));
@@ -247,22 +286,24 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     UpstreamConnection conn = upstreamFor();
     if (conn == null) {
       r.release();
-      local(noUpstream(), false);
+      noUpstream(r.command());
       return;
     }
     List<byte[]> keys = r.keys();
-    MultiSlot multi = new MultiSlot();
+    MultiSlot multi = new MultiSlot(r.command());
     slots.addLast(multi);
+    int max = AsciiRequestEncoder.maxUpstreamLineBytes(r.command());
     int from = 0;
     while (from < keys.size()) {
-      int to = from + 1;
-      while (to < keys.size() && retrievalLineLength(r, from, to + 1) <= MAX_UPSTREAM_GET_LINE) {
-        to++;
-      }
+      int to = AsciiRequestEncoder.retrievalPartEnd(r.command(), r.exptime(), keys, from, max);
       Part part = new Part(multi);
       multi.parts.add(part);
       pinnedOutstanding++;
-      ByteBuf line = ctx.alloc().ioBuffer(retrievalLineLength(r, from, to));
+      ByteBuf line =
+          ctx.alloc()
+              .ioBuffer(
+                  AsciiRequestEncoder.retrievalLineLength(
+                      r.command(), r.exptime(), keys, from, to));
       AsciiRequestEncoder.writeRetrieval(r.command(), r.exptime(), keys, from, to, line);
       conn.write(line, part, false);
       from = to;
@@ -278,7 +319,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     UpstreamConnection conn = upstreamFor();
     if (conn == null) {
       delete.release();
-      local(reply, false);
+      local(reply, false, Command.SET);
       return;
     }
     Slot slot = new ReplyAfterSlot(reply);
@@ -290,14 +331,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     conn.write(line, slot, false);
   }
 
-  private static int retrievalLineLength(AsciiRequest r, int from, int to) {
-    int n = r.command().name().length() + 2 + 12;
-    for (int i = from; i < to; i++) {
-      n += r.keys().get(i).length + 1;
-    }
-    return n;
-  }
-
   private static int totalKeyBytes(AsciiRequest r) {
     int n = 0;
     for (byte[] k : r.keys()) {
@@ -306,13 +339,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     return n;
   }
 
-  private static byte[] noUpstream() {
-    return "SERVER_ERROR no upstream connection available\r\n".getBytes(StandardCharsets.US_ASCII);
+  private void noUpstream(Command command) {
+    local(NO_UPSTREAM.clone(), false, command).failed = true;
   }
 
   /** Queues a reply mcmux makes itself, in its place in the client's order. */
-  private void local(byte[] reply, boolean closeAfter) {
-    Slot s = new Slot(ResponseShape.LINE, null);
+  private Slot local(byte[] reply, boolean closeAfter, Command command) {
+    Slot s = new Slot(ResponseShape.LINE, command, false);
     s.closeAfter = closeAfter;
     s.done = true;
     if (reply.length > 0) {
@@ -323,6 +356,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       // memcached stops reading at quit or a fatal line: later requests are dropped unanswered.
       stopDecoding = true;
     }
+    return s;
   }
 
   /** Takes a response for a slot: accounts for it, and sends whatever is now at the head. */
@@ -367,13 +401,21 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     boolean wrote = false;
     while (!closed && (s = slots.peekFirst()) != null && s.done) {
       slots.pollFirst();
+      ProxyMetrics.Result result = ProxyMetrics.Result.OK;
       if (s.response != null) {
         ByteBuf r = s.response;
         s.response = null;
         release(s);
+        if (s.failed) {
+          result = ProxyMetrics.Result.FAILED;
+        } else if (AsciiResponseFramer.isErrorLine(r, r.readerIndex(), r.readableBytes())) {
+          result = ProxyMetrics.Result.ERROR;
+        }
+        metrics.bytes(ProxyMetrics.Direction.CLIENT_OUT, r.readableBytes());
         ctx.write(r, ctx.voidPromise());
         wrote = true;
       }
+      metrics.request(s.metricCommand, result, System.nanoTime() - s.startNanos);
       if (s.closeAfter) {
         ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
         closeNow(CloseReason.CLIENT_QUIT);
@@ -390,6 +432,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       paused = false;
       ctx.channel().config().setAutoRead(true);
       processInput();
+    }
+    if (closeWhenIdle && slots.isEmpty()) {
+      ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+      closeNow(CloseReason.SHUTDOWN);
+      return;
     }
     if (inputShutdown && slots.isEmpty() && (cumulation == null || !cumulation.isReadable())) {
       ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
@@ -464,6 +511,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       return;
     }
     closed = true;
+    loop.sessions().remove(this);
     shared.clientClosed(reason);
     if (partialTimer != null) {
       partialTimer.cancel(false);
@@ -480,10 +528,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       }
       release(s);
     }
-    if (reason != CloseReason.CLIENT_QUIT && reason != CloseReason.CLIENT_EOF) {
+    if (reason != CloseReason.CLIENT_QUIT
+        && reason != CloseReason.CLIENT_EOF
+        && reason != CloseReason.SHUTDOWN) {
       ctx.close();
-    } else if (reason == CloseReason.CLIENT_EOF && ctx.channel().isActive()) {
-      // Closed after the final flush (listener above) or already inactive.
     }
   }
 
@@ -497,9 +545,18 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     /** The command when the client asked for noreply, so its reply can be filtered. */
     final Command noreply;
 
-    Slot(ResponseShape shape, Command noreply) {
+    /** Index into {@link ProxyMetrics#COMMANDS}. */
+    final int metricCommand;
+
+    final long startNanos = System.nanoTime();
+
+    /** True when mcmux, not memcached, produced the answer because none could be had. */
+    boolean failed;
+
+    Slot(ResponseShape shape, Command command, boolean noreply) {
       super(shape);
-      this.noreply = noreply;
+      this.noreply = noreply ? command : null;
+      this.metricCommand = command == null ? ProxyMetrics.OTHER : command.ordinal();
     }
 
     /** Marks the slot answered with nothing to send, and lets later answers out. */
@@ -527,6 +584,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     @Override
     protected void onFailure(String errorLine) {
       answered(connection());
+      failed = true;
       if (noreply != null) {
         // The client reads no reply to this request: an unexpected line would be taken as the
         // answer to its next request. memcached keeps its own errors quiet here too.
@@ -542,7 +600,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     private final byte[] reply;
 
     ReplyAfterSlot(byte[] reply) {
-      super(ResponseShape.LINE, null);
+      super(ResponseShape.LINE, Command.SET, false);
       this.reply = reply;
     }
 
@@ -572,8 +630,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     final java.util.ArrayList<Part> parts = new java.util.ArrayList<>(2);
     int completed;
 
-    MultiSlot() {
-      super(ResponseShape.RETRIEVAL, null);
+    MultiSlot(Command command) {
+      super(ResponseShape.RETRIEVAL, command, false);
     }
 
     void partDone() {

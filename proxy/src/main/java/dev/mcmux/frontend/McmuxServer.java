@@ -1,12 +1,16 @@
 package dev.mcmux.frontend;
 
+import dev.mcmux.admin.Json;
 import dev.mcmux.config.HostPort;
 import dev.mcmux.config.Settings;
+import dev.mcmux.metrics.MicrometerMetrics;
 import dev.mcmux.upstream.NettyTransport;
 import dev.mcmux.upstream.SslHandlerFactory;
 import dev.mcmux.upstream.TlsContextFactory;
 import dev.mcmux.upstream.UpstreamNode;
 import dev.mcmux.upstream.UpstreamPool;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
@@ -21,18 +25,27 @@ import io.netty.resolver.AddressResolverGroup;
 import io.netty.resolver.dns.DnsAddressResolverGroup;
 import io.netty.resolver.dns.DnsNameResolverBuilder;
 import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.Future;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -44,16 +57,29 @@ public final class McmuxServer implements AutoCloseable {
   private final NettyTransport transport;
   private final EventLoopGroup group;
   private final AddressResolverGroup<InetSocketAddress> resolver;
+  private final MicrometerMetrics metrics = new MicrometerMetrics();
   private final FrontendContext frontend;
   private final UpstreamNode node;
   private final Map<EventExecutor, LoopContext> loops = new IdentityHashMap<>();
   private final List<UpstreamPool> pools = new ArrayList<>();
   private final List<Channel> listeners = new ArrayList<>();
   private final CountDownLatch terminated = new CountDownLatch(1);
+  private final AtomicReference<TlsContextFactory> tls;
+  private final ScheduledExecutorService background =
+      Executors.newSingleThreadScheduledExecutor(
+          r -> {
+            Thread t = new Thread(r, "mcmux-background");
+            t.setDaemon(true);
+            return t;
+          });
+  private final Instant startedAt = Instant.now();
+  private volatile byte[] tlsFileFingerprint;
+  private volatile boolean draining;
   private volatile boolean closed;
 
-  private McmuxServer(Settings settings, SslHandlerFactory tls) {
+  private McmuxServer(Settings settings, TlsContextFactory tlsContext, SslHandlerFactory handlers) {
     this.settings = settings;
+    this.tls = new AtomicReference<>(tlsContext);
     this.transport = NettyTransport.select(settings.runtime().transport());
     this.group = transport.newGroup(settings.runtime().eventLoops(), "mcmux-io");
     this.resolver =
@@ -61,7 +87,7 @@ public final class McmuxServer implements AutoCloseable {
             new DnsNameResolverBuilder()
                 .datagramChannelType(transport.datagramChannel())
                 .socketChannelType(transport.socketChannel()));
-    this.frontend = new FrontendContext(settings.limits());
+    this.frontend = new FrontendContext(settings.limits(), metrics);
     HostPort endpoint = settings.upstream().endpoints().get(0);
     this.node = new UpstreamNode(endpoint, settings.upstream().itemSizeMax());
     int index = 0;
@@ -73,12 +99,15 @@ public final class McmuxServer implements AutoCloseable {
               node,
               settings.upstream(),
               settings.tls(),
-              tls,
+              handlers,
               transport,
-              resolver);
+              resolver,
+              metrics,
+              settings.operations().maxConnectionAge());
       pools.add(pool);
       loops.put(e, new LoopContext(pool));
     }
+    registerGauges(metrics.registry());
   }
 
   /**
@@ -88,32 +117,104 @@ public final class McmuxServer implements AutoCloseable {
    * @throws Exception when a listener cannot bind; nothing stays bound then
    */
   public static McmuxServer start(Settings settings) throws Exception {
-    TlsContextFactory tls = TlsContextFactory.create(settings.tls());
-    return start(settings, tls::newHandler);
+    TlsContextFactory context = TlsContextFactory.create(settings.tls());
+    AtomicReference<TlsContextFactory> holder = new AtomicReference<>();
+    // Every new connection asks for the current context, so a reload applies to the next one.
+    McmuxServer server =
+        new McmuxServer(
+            settings, context, (alloc, host, port) -> holder.get().newHandler(alloc, host, port));
+    holder.set(context);
+    server.tls.set(context);
+    server.tlsHolder = holder;
+    server.tlsFileFingerprint = server.fingerprint();
+    return server.open();
   }
 
   /**
-   * Opens the pools and binds the listeners, with TLS handlers from {@code tls}.
+   * Opens the pools and binds the listeners, with TLS handlers from {@code tls}; certificate
+   * reloads are not available on a server started this way.
    *
-   * @param tls makes the {@code SslHandler} of every upstream connection
+   * @param handlers makes the {@code SslHandler} of every upstream connection
    * @throws Exception when a listener cannot bind; nothing stays bound then
    */
-  public static McmuxServer start(Settings settings, SslHandlerFactory tls) throws Exception {
-    McmuxServer server = new McmuxServer(settings, tls);
-    server.pools.forEach(UpstreamPool::start);
-    server.awaitFirstConnection();
+  public static McmuxServer start(Settings settings, SslHandlerFactory handlers) throws Exception {
+    return new McmuxServer(settings, null, handlers).open();
+  }
+
+  private AtomicReference<TlsContextFactory> tlsHolder;
+
+  private McmuxServer open() throws Exception {
+    pools.forEach(UpstreamPool::start);
+    awaitFirstConnection();
     try {
-      server.bind();
+      bind();
     } catch (Exception e) {
-      server.close();
+      close();
       throw e;
+    }
+    long reload = settings.operations().tlsReloadInterval().toMillis();
+    if (tlsHolder != null && reload > 0) {
+      background.scheduleWithFixedDelay(
+          this::reloadIfFilesChanged, reload, reload, TimeUnit.MILLISECONDS);
     }
     log.info(
         "mcmux serving {} with {} event loop(s) on the {} transport",
-        server.node.address(),
+        node.address(),
         settings.runtime().eventLoops(),
-        server.transport.name());
-    return server;
+        transport.name());
+    return this;
+  }
+
+  private void registerGauges(MeterRegistry registry) {
+    Gauge.builder("mcmux.client.connections", frontend, FrontendContext::clientCount)
+        .description("Client connections open now")
+        .register(registry);
+    String nodeTag = node.address().toString();
+    Gauge.builder("mcmux.upstream.connections", node, UpstreamNode::liveConnections)
+        .description("TLS connections to each node, by state")
+        .tag("node", nodeTag)
+        .tag("state", "up")
+        .register(registry);
+    Gauge.builder("mcmux.node.up", node, n -> n.liveConnections() > 0 ? 1 : 0)
+        .description("1 when the node has at least one live TLS connection")
+        .tag("node", nodeTag)
+        .register(registry);
+    Gauge.builder("mcmux.buffered.response", frontend, f -> f.budget().used())
+        .description("Response bytes held for clients, against the global buffer budget")
+        .baseUnit("bytes")
+        .register(registry);
+    settings
+        .tls()
+        .caFile()
+        .ifPresent(
+            f ->
+                Gauge.builder("mcmux.certificate.expiry", this, s -> s.secondsToExpiry(true))
+                    .description("Seconds until the first certificate in the file expires")
+                    .baseUnit("seconds")
+                    .tag("file", "ca")
+                    .register(registry));
+    settings
+        .tls()
+        .certFile()
+        .ifPresent(
+            f ->
+                Gauge.builder("mcmux.certificate.expiry", this, s -> s.secondsToExpiry(false))
+                    .description("Seconds until the first certificate in the file expires")
+                    .baseUnit("seconds")
+                    .tag("file", "client")
+                    .register(registry));
+  }
+
+  private double secondsToExpiry(boolean ca) {
+    TlsContextFactory t = tls.get();
+    if (t == null) {
+      return Double.NaN;
+    }
+    var certs = ca ? t.caCertificates() : t.clientCertificates();
+    return certs.stream().mapToLong(c -> c.notAfter().getEpochSecond()).min().stream()
+        .mapToDouble(s -> s - Instant.now().getEpochSecond())
+        .findFirst()
+        .orElse(Double.NaN);
   }
 
   /**
@@ -185,7 +286,7 @@ public final class McmuxServer implements AutoCloseable {
       return;
     }
     LoopContext loop = loops.get(ch.eventLoop());
-    ch.pipeline().addLast("client", new ClientSession(frontend, loop.pool()));
+    ch.pipeline().addLast("client", new ClientSession(frontend, loop));
   }
 
   /** The addresses the listeners are bound to (useful when port 0 was configured). */
@@ -212,6 +313,196 @@ public final class McmuxServer implements AutoCloseable {
     return frontend.budget().used();
   }
 
+  /** The metrics of this server, in Prometheus text format. */
+  public String scrapeMetrics() {
+    return metrics.scrape();
+  }
+
+  /** True when every event loop runs a task within a second: the process is alive and well. */
+  public boolean healthy() {
+    if (closed) {
+      return false;
+    }
+    List<Future<?>> probes = new ArrayList<>();
+    for (EventExecutor e : group) {
+      probes.add(e.submit(() -> {}));
+    }
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+    for (Future<?> f : probes) {
+      long left = deadline - System.nanoTime();
+      if (left <= 0 || !f.awaitUninterruptibly(left, TimeUnit.NANOSECONDS)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * True when clients can be served: not draining for shutdown, and the readiness policy holds (any
+   * node, or every node, with a live TLS connection).
+   */
+  public boolean ready() {
+    if (closed || draining) {
+      return false;
+    }
+    // One node today; with several, "any" and "all" differ (see mcmux.admin.readiness).
+    return node.liveConnections() > 0;
+  }
+
+  /** What an operator wants to see after a port-forward, as JSON. */
+  public String statusJson() {
+    Json j = new Json().beginObject(null);
+    j.field("version", mcmuxVersion());
+    j.field("started", startedAt.toString());
+    j.field("transport", transport.name());
+    TlsContextFactory t = tls.get();
+    j.field("tls_engine", t == null ? "custom" : t.engineName());
+    j.field("ready", ready());
+    j.field("draining", draining);
+    j.field("client_connections", frontend.clientCount());
+    j.field("held_response_bytes", frontend.budget().used());
+    j.field("config_version", (String) null);
+    j.beginArray("nodes");
+    j.beginObject(null)
+        .field("address", node.address().toString())
+        .field("state", node.liveConnections() > 0 ? "up" : "down")
+        .field("connections", node.liveConnections())
+        .field("server_version", node.version())
+        .field("item_size_max", node.itemSizeMax())
+        .field("last_error", node.lastError().isEmpty() ? null : node.lastError())
+        .endObject();
+    j.endArray();
+    j.beginArray("certificates");
+    if (t != null) {
+      for (var c : t.caCertificates()) {
+        j.beginObject(null)
+            .field("file", "ca")
+            .field("subject", c.subject())
+            .field("not_after", c.notAfter().toString())
+            .endObject();
+      }
+      for (var c : t.clientCertificates()) {
+        j.beginObject(null)
+            .field("file", "client")
+            .field("subject", c.subject())
+            .field("not_after", c.notAfter().toString())
+            .endObject();
+      }
+    }
+    j.endArray();
+    return j.endObject().toString();
+  }
+
+  private static String mcmuxVersion() {
+    String v = McmuxServer.class.getPackage().getImplementationVersion();
+    return v == null ? "dev" : v;
+  }
+
+  /**
+   * Re-reads the CA bundle, client certificate and key; on success new connections use them, on
+   * failure the old ones stay and the reason is logged. Runs on a background thread.
+   */
+  public void reloadTls() {
+    background.execute(this::reloadNow);
+  }
+
+  private void reloadNow() {
+    if (tlsHolder == null || closed) {
+      return;
+    }
+    try {
+      TlsContextFactory fresh = TlsContextFactory.create(settings.tls());
+      tlsHolder.set(fresh);
+      tls.set(fresh);
+      tlsFileFingerprint = fingerprint();
+      metrics.reload(true);
+      log.info(
+          "TLS material reloaded: {} CA certificate(s), {} client certificate(s); new"
+              + " connections use it, existing ones are recycled after"
+              + " mcmux.upstream.max-connection-age",
+          fresh.caCertificates().size(),
+          fresh.clientCertificates().size());
+    } catch (RuntimeException e) {
+      metrics.reload(false);
+      log.warn("TLS reload failed, keeping the previous certificates: {}", e.getMessage());
+    }
+  }
+
+  private void reloadIfFilesChanged() {
+    try {
+      byte[] now = fingerprint();
+      if (!Arrays.equals(now, tlsFileFingerprint)) {
+        log.info("TLS files changed on disk; reloading");
+        tlsFileFingerprint = now;
+        reloadNow();
+      }
+    } catch (RuntimeException e) {
+      log.warn("checking TLS files failed: {}", e.toString());
+    }
+  }
+
+  /** The content of every TLS file, hashed, so a Secret's symlink swap is noticed too. */
+  private byte[] fingerprint() {
+    try {
+      var digest = java.security.MessageDigest.getInstance("SHA-256");
+      Settings.Tls t = settings.tls();
+      for (Optional<Path> p : List.of(t.caFile(), t.certFile(), t.keyFile())) {
+        if (p.isPresent()) {
+          try {
+            digest.update(Files.readAllBytes(p.get()));
+          } catch (IOException e) {
+            digest.update(("missing:" + e.getClass().getSimpleName()).getBytes());
+          }
+        }
+        digest.update((byte) 0);
+      }
+      return digest.digest();
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /**
+   * Stops gracefully: keeps serving for {@code drainDelay} (readiness turns false), stops
+   * accepting, lets clients finish what they sent, closes idle clients, and closes everything after
+   * {@code grace} at the latest. Blocks until done.
+   */
+  public void shutdownGracefully(Duration drainDelay, Duration grace) {
+    draining = true;
+    log.info(
+        "shutting down: serving for {} ms more, then up to {} ms for in-flight requests",
+        drainDelay.toMillis(),
+        grace.toMillis());
+    sleepQuietly(drainDelay.toMillis());
+    for (Channel c : listeners) {
+      c.close().syncUninterruptibly();
+    }
+    for (Map.Entry<EventExecutor, LoopContext> e : loops.entrySet()) {
+      LoopContext loop = e.getValue();
+      e.getKey().execute(() -> List.copyOf(loop.sessions()).forEach(ClientSession::closeWhenIdle));
+    }
+    long deadline = System.nanoTime() + grace.toNanos();
+    while (frontend.clientCount() > 0 && System.nanoTime() < deadline) {
+      // A shutdown thread, not an event loop: waiting here blocks nobody.
+      sleepQuietly(20);
+    }
+    if (frontend.clientCount() > 0) {
+      log.warn("grace period over with {} client(s) still busy; closing", frontend.clientCount());
+    }
+    close();
+  }
+
+  private static void sleepQuietly(long millis) {
+    if (millis <= 0) {
+      return;
+    }
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
   /** Blocks until the server has stopped. */
   public void awaitTermination() throws InterruptedException {
     terminated.await();
@@ -219,11 +510,12 @@ public final class McmuxServer implements AutoCloseable {
 
   /** Stops accepting, closes clients and upstream connections, and releases the event loops. */
   @Override
-  public void close() {
+  public synchronized void close() {
     if (closed) {
       return;
     }
     closed = true;
+    background.shutdownNow();
     for (Channel c : listeners) {
       c.close().syncUninterruptibly();
     }

@@ -24,7 +24,7 @@ import java.util.List;
  *       sign and leading zeros are accepted, and the number may be followed by whitespace and
  *       anything else inside its token; flags, exptime and lengths are then cut to 32 bits.
  *   <li>{@code noreply} is the last of those tokens; once a command has read it, every reply of
- *       that command is suppressed, its errors included, up to {@code CLIENT_ERROR bad data chunk}.
+ *       that command is suppressed, its errors included, even {@code CLIENT_ERROR bad data chunk}.
  *       {@code ERROR} for a wrong token count comes before that and is always sent.
  *   <li>A data block is read as length+2 bytes whatever they hold; if the last two are not CRLF the
  *       answer is {@code CLIENT_ERROR bad data chunk} and parsing resumes after them.
@@ -32,6 +32,9 @@ import java.util.List;
  *       with {@code get } or {@code gets }; an unknown command whose last token starts with {@code
  *       HTTP/} closes it too.
  * </ul>
+ *
+ * <p>memcached picks the binary protocol for a connection whose first byte is {@code 0x80}; the
+ * caller must do the same and use this decoder only for the other connections.
  *
  * <p>Exemptions, where mcmux deliberately differs from memcached:
  *
@@ -76,6 +79,8 @@ public final class AsciiRequestDecoder {
   private static final int MAX_LEADING_SPACES = 100;
 
   private static final int INT_MAX_MINUS_2 = Integer.MAX_VALUE - 2;
+
+  private static final int KEPT_TOKEN_CAPACITY = 1024;
 
   private static final byte[] ERROR = ascii("ERROR\r\n");
   private static final byte[] BAD_FORMAT = ascii("CLIENT_ERROR bad command line format\r\n");
@@ -226,7 +231,13 @@ public final class AsciiRequestDecoder {
       end = nul;
     }
     tokenize(in, start, end);
-    return dispatch(in, start + lf + 1);
+    DecodeResult result = dispatch(in, start + lf + 1);
+    if (tokenStart.length > KEPT_TOKEN_CAPACITY) {
+      // One huge multi-get should not pin its token arrays for the life of the connection.
+      tokenStart = new int[MAX_TOKENS];
+      tokenEnd = new int[MAX_TOKENS];
+    }
+    return result;
   }
 
   /**
@@ -235,7 +246,7 @@ public final class AsciiRequestDecoder {
    * @return the LF's offset from {@code start}, or -1
    */
   private int findLf(ByteBuf in, int start, int readable, int limit) {
-    int to = Math.min(readable, limit + 1);
+    int to = (int) Math.min(readable, limit + 1L);
     if (scannedWithoutLf < to) {
       int i = in.indexOf(start + scannedWithoutLf, start + to, (byte) '\n');
       if (i >= 0) {

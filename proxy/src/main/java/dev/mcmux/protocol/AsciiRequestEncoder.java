@@ -13,6 +13,21 @@ import java.util.List;
  */
 public final class AsciiRequestEncoder {
 
+  /**
+   * The longest get or gets line, CRLF included, to send upstream in one piece: some services
+   * reject lines of 16 KiB and more.
+   */
+  public static final int MAX_UPSTREAM_GET_LINE_BYTES = 16 * 1024 - 1;
+
+  /**
+   * The longest line of any other command, CRLF included, that memcached never closes the
+   * connection on: its LF must come within the first {@value AsciiRequestDecoder#MAX_LINE_BYTES} +
+   * 1 bytes. A canonical gat line can be a byte or two longer than the client's (an exptime such as
+   * {@code 2147483648} is re-written as {@code -2147483648}, a bare LF becomes CRLF), so split gat
+   * and gats lines to this.
+   */
+  public static final int MAX_UPSTREAM_LINE_BYTES = AsciiRequestDecoder.MAX_LINE_BYTES + 1;
+
   private static final byte SP = ' ';
   private static final byte[] CRLF = {'\r', '\n'};
 
@@ -142,6 +157,13 @@ public final class AsciiRequestEncoder {
       to++;
     }
     return to;
+  }
+
+  /** The longest line to send upstream in one piece for {@code cmd}, CRLF included. */
+  public static int maxUpstreamLineBytes(Command cmd) {
+    return cmd == Command.GET || cmd == Command.GETS
+        ? MAX_UPSTREAM_GET_LINE_BYTES
+        : MAX_UPSTREAM_LINE_BYTES;
   }
 
   private static void checkRetrieval(Command cmd, List<byte[]> keys, int from, int to) {

@@ -1,5 +1,6 @@
 package dev.mcmux.upstream;
 
+import dev.mcmux.metrics.ProxyMetrics;
 import dev.mcmux.protocol.AsciiResponseFramer;
 import dev.mcmux.protocol.ResponseShape;
 import dev.mcmux.protocol.UpstreamDesyncException;
@@ -45,6 +46,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
 
   private final Channel channel;
   private final Listener listener;
+  private final ProxyMetrics metrics;
   private final String name;
   private final long requestTimeoutNanos;
   private final long keepaliveNanos;
@@ -59,6 +61,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   private long lastReadNanos;
   private long lastWriteNanos;
   private boolean nudged;
+  private boolean draining;
   private ScheduledFuture<?> watchdog;
   private final long openedAtNanos = System.nanoTime();
 
@@ -71,12 +74,14 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   UpstreamConnection(
       Channel channel,
       Listener listener,
+      ProxyMetrics metrics,
       String name,
       long requestTimeoutNanos,
       long keepaliveNanos,
       long maxValueBytes) {
     this.channel = channel;
     this.listener = listener;
+    this.metrics = metrics;
     this.name = name;
     this.requestTimeoutNanos = requestTimeoutNanos;
     this.keepaliveNanos = keepaliveNanos;
@@ -128,6 +133,8 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       nudged = false;
     }
     pending.addLast(request);
+    metrics.pendingDelta(1);
+    metrics.bytes(ProxyMetrics.Direction.UPSTREAM_OUT, encoded.readableBytes());
     lastWriteNanos = request.writtenAtNanos;
     channel.write(encoded, channel.voidPromise());
     if (endOfStorageCommand) {
@@ -147,6 +154,8 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       request.onFailure("SERVER_ERROR upstream connection closed\r\n");
       return;
     }
+    metrics.bytes(
+        ProxyMetrics.Direction.UPSTREAM_OUT, header.readableBytes() + value.readableBytes());
     channel.write(header, channel.voidPromise());
     channel.write(value, channel.voidPromise());
     write(Unpooled.wrappedBuffer(CRLF), request, true);
@@ -167,6 +176,24 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   /** Asks the server for its version now (the answer updates the node's version). */
   void probe() {
     write(PROBE.duplicate(), new Probe(), false);
+  }
+
+  /**
+   * Takes no new clients from now on (the pool no longer offers it); clients still pinned to it
+   * finish their pipelines, then it closes. After {@code hardLimitNanos} it closes regardless.
+   */
+  void drain(long hardLimitNanos) {
+    draining = true;
+    if (pending.isEmpty()) {
+      close("recycled after reaching its maximum age");
+    } else {
+      channel
+          .eventLoop()
+          .schedule(
+              () -> close("recycled after reaching its maximum age (forced)"),
+              hardLimitNanos,
+              TimeUnit.NANOSECONDS);
+    }
   }
 
   /** Starts the timer that watches the head request and keeps idle connections alive. */
@@ -206,6 +233,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     }
     lastReadNanos = System.nanoTime();
     nudged = false;
+    metrics.bytes(ProxyMetrics.Direction.UPSTREAM_IN, in.readableBytes());
     cumulation =
         cumulation == null
             ? in
@@ -228,11 +256,16 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
         break;
       }
       pending.pollFirst();
+      metrics.pendingDelta(-1);
       ByteBuf frame = cumulation.readRetainedSlice(len);
       if (pending.isEmpty()) {
         nudged = false;
       }
       head.onResponse(frame);
+      if (draining && pending.isEmpty()) {
+        close("recycled after reaching its maximum age");
+        return;
+      }
     }
     if (cumulation != null && !cumulation.isReadable()) {
       cumulation.release();
@@ -250,7 +283,8 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   @Override
   public void channelReadComplete(ChannelHandlerContext ctx) {
     flushSinks();
-    if (cumulation != null) {
+    if (cumulation != null && cumulation.refCnt() == 1) {
+      // Compacting moves bytes under any response slice still held, so only when none is.
       cumulation.discardSomeReadBytes();
     }
   }
@@ -298,6 +332,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     String error = "SERVER_ERROR upstream " + failureWord(reason) + "\r\n";
     PendingRequest p;
     while ((p = pending.pollFirst()) != null) {
+      metrics.pendingDelta(-1);
       p.onFailure(error);
     }
     flushSinks();

@@ -1,6 +1,7 @@
 package dev.mcmux.upstream;
 
 import dev.mcmux.config.Settings;
+import dev.mcmux.metrics.ProxyMetrics;
 import dev.mcmux.protocol.ResponseShape;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
@@ -12,11 +13,14 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.handler.flush.FlushConsolidationHandler;
+import io.netty.handler.ssl.ReferenceCountedOpenSslEngine;
 import io.netty.handler.ssl.SslHandler;
+import io.netty.internal.tcnative.SSL;
 import io.netty.resolver.AddressResolverGroup;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -36,10 +40,14 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
   private final UpstreamNode node;
   private final Settings.Upstream settings;
   private final SslHandlerFactory tls;
+  private final ProxyMetrics metrics;
+  private final long maxAgeNanos;
   private final Bootstrap bootstrap;
   private final UpstreamConnection[] connections;
   private final Backoff[] backoffs;
+  private final boolean[] replacing;
   private final String loopName;
+  private final String nodeTag;
   private boolean stopped;
   private String lastLogged = "";
   private long lastLoggedAt;
@@ -52,14 +60,20 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
       Settings.Tls tlsSettings,
       SslHandlerFactory tls,
       NettyTransport transport,
-      AddressResolverGroup<InetSocketAddress> resolver) {
+      AddressResolverGroup<InetSocketAddress> resolver,
+      ProxyMetrics metrics,
+      java.time.Duration maxConnectionAge) {
     this.loop = loop;
+    this.metrics = metrics;
+    this.maxAgeNanos = maxConnectionAge.toNanos();
     this.node = node;
     this.settings = settings;
     this.tls = tls;
     this.loopName = "loop" + loopIndex;
+    this.nodeTag = node.address().toString();
     this.connections = new UpstreamConnection[settings.connectionsPerLoop()];
     this.backoffs = new Backoff[connections.length];
+    this.replacing = new boolean[connections.length];
     for (int i = 0; i < backoffs.length; i++) {
       backoffs[i] = new Backoff(settings.reconnectBackoffMin(), settings.reconnectBackoffMax());
     }
@@ -87,7 +101,32 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
           for (int i = 0; i < connections.length; i++) {
             connect(i);
           }
+          if (maxAgeNanos > 0) {
+            long period =
+                Math.max(
+                    TimeUnit.SECONDS.toNanos(1), Math.min(maxAgeNanos / 10, 60L * 1_000_000_000L));
+            loop.scheduleAtFixedRate(this::recycleOld, period, period, TimeUnit.NANOSECONDS);
+          }
         });
+  }
+
+  /**
+   * Replaces connections past the maximum age: a new connection takes the slot first (with the
+   * current TLS context, after a certificate reload), the old one drains and closes.
+   */
+  private void recycleOld() {
+    if (stopped) {
+      return;
+    }
+    long now = System.nanoTime();
+    for (int i = 0; i < connections.length; i++) {
+      UpstreamConnection c = connections[i];
+      if (c != null && !replacing[i] && now - c.openedAtNanos() > maxAgeNanos) {
+        // The old connection keeps serving until its replacement is up: no gap for clients.
+        replacing[i] = true;
+        connect(i);
+      }
+    }
   }
 
   /**
@@ -124,6 +163,7 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
     String tlsHost = node.address().host();
     SslHandler ssl = tls.newHandler(io.netty.buffer.ByteBufAllocator.DEFAULT, tlsHost, port);
     long startedAt = System.nanoTime();
+    long startedAtMillis = System.currentTimeMillis();
     ChannelFuture cf =
         bootstrap
             .clone()
@@ -150,9 +190,12 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
                   hf -> {
                     if (!hf.isSuccess()) {
                       cf.channel().close();
+                      metrics.handshake(nodeTag, false, false, System.nanoTime() - startedAt);
                       failed(slot, handshakeFailure(hf.cause()));
                     } else {
-                      established(slot, cf.channel(), ssl, startedAt);
+                      boolean resumed = resumed(ssl.engine(), startedAtMillis);
+                      metrics.handshake(nodeTag, true, resumed, System.nanoTime() - startedAt);
+                      established(slot, cf.channel(), ssl, startedAt, resumed);
                     }
                   });
         });
@@ -169,7 +212,19 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
     return "TLS handshake with " + node.address() + " failed: " + d;
   }
 
-  private void established(int slot, Channel ch, SslHandler ssl, long startedAt) {
+  /** Whether the handshake resumed an earlier TLS session instead of doing a full one. */
+  private static boolean resumed(SSLEngine engine, long startedAtMillis) {
+    if (engine instanceof ReferenceCountedOpenSslEngine openSsl) {
+      synchronized (openSsl) {
+        long ssl = openSsl.sslPointer();
+        return ssl != 0 && SSL.isSessionReused(ssl);
+      }
+    }
+    // The JDK keeps a resumed session's original creation time.
+    return engine.getSession().getCreationTime() < startedAtMillis;
+  }
+
+  private void established(int slot, Channel ch, SslHandler ssl, long startedAt, boolean resumed) {
     if (stopped) {
       ch.close();
       return;
@@ -179,12 +234,18 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
         new UpstreamConnection(
             ch,
             this,
+            metrics,
             name,
             settings.requestTimeout().toNanos(),
             settings.keepaliveInterval().toNanos(),
             node.itemSizeMax());
     ch.pipeline().addLast("upstream", conn);
+    UpstreamConnection old = connections[slot];
     connections[slot] = conn;
+    replacing[slot] = false;
+    if (old != null) {
+      old.drain(settings.requestTimeout().toNanos() * 4);
+    }
     backoffs[slot].reset();
     node.liveConnectionCounter().incrementAndGet();
     node.lastError("");
@@ -193,10 +254,11 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
     node.firstConnection().complete(null);
     SSLSession s = ssl.engine().getSession();
     log.info(
-        "upstream {} connected: {} {} in {} ms",
+        "upstream {} connected: {} {}{} in {} ms",
         name,
         s.getProtocol(),
         s.getCipherSuite(),
+        resumed ? " (session resumed)" : "",
         TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startedAt));
     if (node.wantsItemSizeMax()) {
       conn.write(
@@ -209,6 +271,12 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
   private void failed(int slot, String reason) {
     node.lastError(reason);
     logRateLimited(reason);
+    if (replacing[slot] && connections[slot] != null && connections[slot].isUsable()) {
+      // The old connection still serves; the next age check tries the replacement again.
+      replacing[slot] = false;
+      return;
+    }
+    replacing[slot] = false;
     scheduleReconnect(slot);
   }
 
@@ -231,10 +299,10 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
 
   @Override
   public void closed(UpstreamConnection connection, String reason) {
+    node.liveConnectionCounter().decrementAndGet();
     for (int i = 0; i < connections.length; i++) {
       if (connections[i] == connection) {
         connections[i] = null;
-        node.liveConnectionCounter().decrementAndGet();
         if (!stopped) {
           node.lastError(reason);
           scheduleReconnect(i);

@@ -608,6 +608,23 @@ class AsciiRequestDecoderTest {
   }
 
   @Test
+  void getLinesCanBeUnlimited() {
+    AsciiRequestDecoder d = new AsciiRequestDecoder(1024, Integer.MAX_VALUE);
+    String keys = tokens("key", 5000);
+    ByteBuf in = Unpooled.buffer();
+    try {
+      in.writeBytes(bytes("get " + keys));
+      assertSame(DecodeResult.NEED_MORE, d.decode(in));
+      in.writeBytes(bytes("\r\nget a\r\n"));
+      assertEquals("REQ get " + keys, DecoderHarness.describe(d.decode(in)));
+      assertEquals("REQ get a", DecoderHarness.describe(d.decode(in)));
+      assertSame(DecodeResult.NEED_MORE, d.decode(in));
+    } finally {
+      in.release();
+    }
+  }
+
+  @Test
   void getLineLimitIsAtLeastMemcachedsLineLimit() {
     assertThrows(IllegalArgumentException.class, () -> new AsciiRequestDecoder(1024, 2047));
     new AsciiRequestDecoder(1024, AsciiRequestDecoder.MAX_LINE_BYTES);

@@ -8,6 +8,8 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.buffer.UnpooledByteBufAllocator;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
 import java.util.List;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
@@ -49,6 +51,20 @@ class LeakDetectionTest {
 
     assertTrue(all.contains(pooled) && all.contains(unpooled), all);
     assertEquals(List.of(), LeakDetection.collectLeaks());
+  }
+
+  @Test
+  void seesLeaksOfResourcesOtherThanBuffers() throws Exception {
+    leakOneSslContext();
+
+    String all = String.join("\n", LeakDetection.collectLeaks());
+
+    assertTrue(all.startsWith("LEAK of ReferenceCountedOpenSslContext"), all);
+  }
+
+  private static void leakOneSslContext() throws Exception {
+    // The reference-counted OpenSSL context is tracked by its own detector, not the ByteBuf one.
+    SslContextBuilder.forClient().sslProvider(SslProvider.OPENSSL_REFCNT).build();
   }
 
   @Test

@@ -268,6 +268,75 @@ class MemcachedProcessIT {
     }
   }
 
+  @Test
+  void memcachedDiesWithAJvmThatExitsNormally(@TempDir Path work) throws Exception {
+    Process jvm = startChildJvm(work);
+    long pid = memcachedPidOf(work);
+    jvm.getOutputStream().close();
+    assertTrue(jvm.waitFor(20, java.util.concurrent.TimeUnit.SECONDS));
+    awaitGone(pid);
+  }
+
+  @Test
+  void memcachedDiesWithAJvmThatIsKilled(@TempDir Path work) throws Exception {
+    Process jvm = startChildJvm(work);
+    long pid = memcachedPidOf(work);
+    // SIGKILL: no shutdown hook runs; only the parent-death signal can clean up.
+    jvm.destroyForcibly();
+    assertTrue(jvm.waitFor(20, java.util.concurrent.TimeUnit.SECONDS));
+    awaitGone(pid);
+  }
+
+  /** Run in its own JVM by the orphan tests: starts memcached, writes its pid, waits on stdin. */
+  public static final class ChildJvm {
+    public static void main(String[] args) throws Exception {
+      MemcachedProcess memcached = MemcachedProcess.plain().workDir(Path.of(args[0])).start();
+      java.nio.file.Files.writeString(Path.of(args[0], "pid.tmp"), Long.toString(memcached.pid()));
+      java.nio.file.Files.move(Path.of(args[0], "pid.tmp"), Path.of(args[0], "pid"));
+      while (System.in.read() >= 0) {
+        // Runs until the parent closes stdin or kills this JVM.
+      }
+      System.exit(0);
+    }
+  }
+
+  private static Process startChildJvm(Path work) throws IOException {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    String classPath =
+        System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+    return new ProcessBuilder(java, "-cp", classPath, ChildJvm.class.getName(), work.toString())
+        .redirectErrorStream(true)
+        .redirectOutput(work.resolve("child-jvm.log").toFile())
+        .start();
+  }
+
+  private static long memcachedPidOf(Path work) {
+    return Await.result(
+        "the child JVM to start memcached (see " + work.resolve("child-jvm.log") + ")",
+        Duration.ofSeconds(30),
+        () -> {
+          Path file = work.resolve("pid");
+          return java.nio.file.Files.exists(file)
+              ? Long.valueOf(java.nio.file.Files.readString(file))
+              : null;
+        });
+  }
+
+  private static void awaitGone(long pid) {
+    Await.until(
+        "memcached pid " + pid + " to die with its JVM",
+        Duration.ofSeconds(10),
+        () -> {
+          Path stat = Path.of("/proc", Long.toString(pid), "stat");
+          if (!java.nio.file.Files.exists(stat)) {
+            return true;
+          }
+          String text = java.nio.file.Files.readString(stat);
+          // A zombie is dead already; whoever adopted it reaps it in its own time.
+          return text.charAt(text.lastIndexOf(')') + 2) == 'Z';
+        });
+  }
+
   /** A JDK TLS connection that verifies the chain against {@code caFile} and the host name. */
   private static SSLSocket verifyingSocket(Path caFile, String hostName, int port)
       throws IOException {

@@ -10,6 +10,7 @@ import dev.mcmux.testing.TestPki.Kind;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProvider;
+import io.netty.util.ReferenceCountUtil;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -40,8 +41,11 @@ import org.bouncycastle.openssl.jcajce.JceOpenSSLPKCS8DecryptorProviderBuilder;
 import org.bouncycastle.pkcs.PKCS8EncryptedPrivateKeyInfo;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
+// It builds Netty SSL contexts, so it is leak-checked like every test that touches Netty.
+@ExtendWith(LeakDetection.class)
 class TestPkiTest {
 
   @TempDir static Path dir;
@@ -213,7 +217,7 @@ class TestPkiTest {
             .keyManager(pair.cert().toFile(), pair.key().toFile(), password)
             .trustManager(pki.caFile().toFile())
             .build();
-    io.netty.util.ReferenceCountUtil.release(context);
+    ReferenceCountUtil.release(context);
   }
 
   private static X509Certificate only(Path pem) {

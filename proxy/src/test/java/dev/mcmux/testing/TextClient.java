@@ -126,9 +126,10 @@ public final class TextClient implements AutoCloseable {
 
   /** Like {@link #readLine()}, as bytes. */
   public byte[] readLineBytes() {
-    int scanned = start;
+    // Counted from start, because fill() may move the unread bytes to the front of the buffer.
+    int checked = 0;
     while (true) {
-      for (int i = scanned; i < end; i++) {
+      for (int i = start + checked; i < end; i++) {
         if (buffer[i] == '\n') {
           if (i == start || buffer[i - 1] != '\r') {
             throw failure("a line ending in a bare LF");
@@ -138,7 +139,7 @@ public final class TextClient implements AutoCloseable {
           return line;
         }
       }
-      scanned = end;
+      checked = end - start;
       fill("the end of a line");
     }
   }
