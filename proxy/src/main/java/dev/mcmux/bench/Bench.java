@@ -37,6 +37,9 @@ public final class Bench {
   /** Exit code with {@code --fail-on-errors} when any request failed. */
   public static final int EXIT_ERRORS = 4;
 
+  // An event loop busier than this is likely to delay responses it has already received.
+  private static final double SATURATED = 0.9;
+
   private Bench() {}
 
   /**
@@ -63,14 +66,30 @@ public final class Bench {
       for (EventExecutor e : group) {
         loops.add((EventLoop) e);
       }
+      long[] loopThreads = new long[loops.size()];
+      for (int i = 0; i < loopThreads.length; i++) {
+        loopThreads[i] =
+            loops
+                .get(i)
+                .submit(() -> Thread.currentThread().getId())
+                .syncUninterruptibly()
+                .getNow();
+      }
       KeySpace keys = new KeySpace(config.keys());
       Progress progress = new Progress(err, config.progress());
       for (Target target : config.targets()) {
-        TargetResult r = new TargetRun(config, target, keys, transport, tls).run(loops, progress);
+        TargetResult r =
+            new TargetRun(config, target, keys, transport, tls).run(loops, loopThreads, progress);
         results.add(r);
         r.failure().ifPresent(f -> err.println("mcmux bench: " + target.name() + ": " + f));
         if (r.mismatches() > 0) {
           err.print(Report.mismatchBanner(r));
+        }
+        if (r.busiestLoopCores() > SATURATED) {
+          err.printf(
+              "mcmux bench: WARNING: %s: a generator event loop was busy %.0f %% of the time;"
+                  + " the generator may be the bottleneck: add --threads or give it its own core%n",
+              target.name(), 100 * r.busiestLoopCores());
         }
         err.flush();
       }

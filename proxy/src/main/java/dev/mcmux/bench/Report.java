@@ -133,7 +133,10 @@ public final class Report {
       s.append(String.format(Locale.ROOT, ", %,d reconnects", r.reconnects()));
     }
     if (!Double.isNaN(r.cpuCores())) {
-      s.append(String.format(Locale.ROOT, ", bench CPU %.2f cores", r.cpuCores()));
+      s.append(String.format(Locale.ROOT, ", bench process CPU %.2f cores", r.cpuCores()));
+      if (!Double.isNaN(r.busiestLoopCores())) {
+        s.append(String.format(Locale.ROOT, " (busiest event loop %.2f)", r.busiestLoopCores()));
+      }
     }
     if (!r.errors().isEmpty()) {
       s.append("; errors:");

@@ -13,6 +13,8 @@ import org.HdrHistogram.Histogram;
  * @param latency microseconds, successful requests of the measured window only
  * @param seconds the length of the measured window
  * @param cpuCores CPU time of this whole process during the window per second, NaN if unknown
+ * @param busiestLoopCores the same for the busiest generator event loop: near 1.0 means the
+ *     generator itself was the bottleneck
  * @param tlsSession protocol and cipher of the first TLS connection, empty for plaintext
  */
 public record TargetResult(
@@ -29,6 +31,7 @@ public record TargetResult(
     Histogram latency,
     double seconds,
     double cpuCores,
+    double busiestLoopCores,
     Optional<String> tlsSession,
     long connectionsOpened,
     long reconnects) {

@@ -13,6 +13,7 @@ import io.netty.channel.EventLoop;
 import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.handler.ssl.SslHandler;
 import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -36,6 +37,7 @@ import org.HdrHistogram.Histogram;
 final class TargetRun {
 
   private static final long SLACK_NANOS = TimeUnit.SECONDS.toNanos(5);
+  private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
 
   private final BenchConfig config;
   private final Target target;
@@ -131,7 +133,7 @@ final class TargetRun {
     }
   }
 
-  TargetResult run(List<EventLoop> loops, Progress progress) {
+  TargetResult run(List<EventLoop> loops, long[] loopThreads, Progress progress) {
     try {
       address = new InetSocketAddress(InetAddress.getByName(target.host()), target.port());
     } catch (UnknownHostException e) {
@@ -181,7 +183,7 @@ final class TargetRun {
       long warmupEnd = start + config.warmup().toNanos();
       long end = warmupEnd + config.duration().toNanos();
       drivers.forEach(d -> d.loop.execute(() -> d.start(warmupEnd, end)));
-      double cpu = measure(drivers, start, warmupEnd, end, progress);
+      double[] cpu = measure(drivers, loopThreads, start, warmupEnd, end, progress);
 
       progress.show("[%s] draining", name);
       long drainDeadline = end + config.timeout().toNanos() + SLACK_NANOS;
@@ -189,7 +191,7 @@ final class TargetRun {
         await(d.drained, drainDeadline, "draining");
       }
       List<LoopStats> stats = closeAll(drivers);
-      return result(stats, Optional.empty(), config.duration().toNanos() / 1e9, cpu);
+      return result(stats, Optional.empty(), config.duration().toNanos() / 1e9, cpu[0], cpu[1]);
     } catch (BenchFailure e) {
       List<LoopStats> stats;
       try {
@@ -203,10 +205,19 @@ final class TargetRun {
     }
   }
 
-  /** Waits out warmup and measurement, showing progress; returns the CPU used in the window. */
-  private double measure(
-      List<LoopDriver> drivers, long start, long warmupEnd, long end, Progress progress) {
+  /**
+   * Waits out warmup and measurement, showing progress; returns the CPU used in the window by the
+   * whole process and by the busiest event loop, in cores.
+   */
+  private double[] measure(
+      List<LoopDriver> drivers,
+      long[] loopThreads,
+      long start,
+      long warmupEnd,
+      long end,
+      Progress progress) {
     long cpuStart = -1;
+    long[] loopCpuStart = new long[loopThreads.length];
     long opsAtWarmupEnd = 0;
     long step = TimeUnit.MILLISECONDS.toNanos(500);
     long now;
@@ -223,6 +234,9 @@ final class TargetRun {
       }
       if (cpuStart < 0 && now >= warmupEnd) {
         cpuStart = processCpuNanos();
+        for (int i = 0; i < loopThreads.length; i++) {
+          loopCpuStart[i] = THREADS.getThreadCpuTime(loopThreads[i]);
+        }
         opsAtWarmupEnd = ops;
       }
       String phase;
@@ -240,10 +254,17 @@ final class TargetRun {
           target.name(), phase, rate, mismatches, mismatches > 0 ? "  !!! MISMATCH !!!" : "");
     }
     long cpuEnd = processCpuNanos();
-    if (cpuStart < 0 || cpuEnd < 0) {
-      return Double.NaN;
+    double window = end - warmupEnd;
+    double busiest = Double.NaN;
+    for (int i = 0; i < loopThreads.length; i++) {
+      long used = THREADS.getThreadCpuTime(loopThreads[i]);
+      if (used >= 0 && loopCpuStart[i] >= 0 && cpuStart >= 0) {
+        double cores = (used - loopCpuStart[i]) / window;
+        busiest = Double.isNaN(busiest) ? cores : Math.max(busiest, cores);
+      }
     }
-    return (cpuEnd - cpuStart) / (double) (end - warmupEnd);
+    double process = cpuStart < 0 || cpuEnd < 0 ? Double.NaN : (cpuEnd - cpuStart) / window;
+    return new double[] {process, busiest};
   }
 
   private List<LoopStats> closeAll(List<LoopDriver> drivers) {
@@ -257,11 +278,15 @@ final class TargetRun {
   }
 
   private TargetResult failed(List<LoopStats> stats, String reason) {
-    return result(stats, Optional.of(reason), 0, Double.NaN);
+    return result(stats, Optional.of(reason), 0, Double.NaN, Double.NaN);
   }
 
   private TargetResult result(
-      List<LoopStats> perLoop, Optional<String> failure, double seconds, double cpu) {
+      List<LoopStats> perLoop,
+      Optional<String> failure,
+      double seconds,
+      double cpu,
+      double busiestLoop) {
     LoopStats total = new LoopStats();
     perLoop.forEach(total::add);
     Map<ErrorKind, Long> errors = new EnumMap<>(ErrorKind.class);
@@ -289,6 +314,7 @@ final class TargetRun {
         latency,
         seconds,
         cpu,
+        busiestLoop,
         Optional.ofNullable(tlsSession),
         total.connectionsOpened,
         total.reconnects);

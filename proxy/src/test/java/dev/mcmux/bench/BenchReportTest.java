@@ -59,6 +59,7 @@ class BenchReportTest {
         h,
         10,
         0.5,
+        0.4,
         Optional.empty(),
         50,
         0);
@@ -100,6 +101,7 @@ class BenchReportTest {
             Map.of(ErrorKind.CONNECT, "Connection refused"),
             new Histogram(3),
             0,
+            Double.NaN,
             Double.NaN,
             Optional.empty(),
             0,
