@@ -71,7 +71,9 @@ public final class Report {
             r.failure().isPresent() && r.ops() == 0
                 ? "failed"
                 : String.format(Locale.ROOT, "%,.0f", r.opsPerSecond()),
-            first > 0 && r.failure().isEmpty() ? percent(100 * r.opsPerSecond() / first) : "n/a",
+            first > 0 && r.failure().isEmpty()
+                ? String.format(Locale.ROOT, "%.1f %%", 100 * r.opsPerSecond() / first)
+                : "n/a",
             has ? millis(h.getValueAtPercentile(50)) : "-",
             has ? millis(h.getValueAtPercentile(99)) : "-",
             has ? millis(h.getValueAtPercentile(99.9)) : "-",

@@ -77,8 +77,9 @@ class BenchReportTest {
     assertTrue(
         lines[0].matches("\\| target +\\| +ops/s \\| % of first \\|.*mismatches \\|"), table);
     assertTrue(lines[1].startsWith("|:-"), table);
-    assertTrue(lines[2].matches("\\| plain +\\| +100,000 \\| +100 % \\| +0\\.599 \\|.*"), table);
-    assertTrue(lines[3].matches("\\| tls +\\| +60,000 \\| +60 % \\| +1\\.499 \\|.*"), table);
+    assertTrue(
+        lines[2].matches("\\| plain +\\| +100,000 \\| +100\\.0 % \\| +0\\.599 \\|.*"), table);
+    assertTrue(lines[3].matches("\\| tls +\\| +60,000 \\| +60\\.0 % \\| +1\\.499 \\|.*"), table);
     // Every line has the same length: columns are padded.
     for (String line : lines) {
       assertEquals(lines[0].length(), line.length(), table);

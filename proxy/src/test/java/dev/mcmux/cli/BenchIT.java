@@ -108,7 +108,7 @@ class BenchIT {
       assertEquals(Bench.EXIT_OK, r.code(), r.toString());
       assertTrue(r.ops("plain") > 0, r.toString());
       assertTrue(r.ops("tls") > 0, r.toString());
-      assertEquals("100 %", r.row("plain")[2], r.toString());
+      assertEquals("100.0 %", r.row("plain")[2], r.toString());
       assertEquals("0", r.mismatches("plain"), r.toString());
       assertEquals("0", r.mismatches("tls"), r.toString());
       assertEquals("0", r.row("tls")[7], r.toString());
