@@ -20,6 +20,7 @@ import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -239,14 +240,24 @@ final class TargetRun {
         }
         opsAtWarmupEnd = ops;
       }
+      if (now >= warmupEnd && now - warmupEnd < step / 10) {
+        // The measurement just began: no rate to show yet.
+        continue;
+      }
       String phase;
       double rate;
       if (now < warmupEnd) {
-        phase = String.format("warmup %d/%d s", seconds(now - start), seconds(warmupEnd - start));
+        phase =
+            String.format(
+                Locale.ROOT, "warmup %.1f/%d s", (now - start) / 1e9, seconds(warmupEnd - start));
         rate = ops / Math.max(1e-9, (now - start) / 1e9);
       } else {
         phase =
-            String.format("measuring %d/%d s", seconds(now - warmupEnd), seconds(end - warmupEnd));
+            String.format(
+                Locale.ROOT,
+                "measuring %.1f/%d s",
+                (now - warmupEnd) / 1e9,
+                seconds(end - warmupEnd));
         rate = (ops - opsAtWarmupEnd) / Math.max(1e-9, (now - warmupEnd) / 1e9);
       }
       progress.show(
