@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.mcmux.bench.Bench;
+import dev.mcmux.testing.LeakDetection;
 import dev.mcmux.testing.MemcachedProcess;
 import dev.mcmux.testing.Ports;
 import dev.mcmux.testing.TestPki;
@@ -21,9 +22,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /** {@code mcmux bench} against real memcached servers, plaintext and TLS, through the CLI. */
+@ExtendWith(LeakDetection.class)
 class BenchIT {
 
   @TempDir static Path dir;
