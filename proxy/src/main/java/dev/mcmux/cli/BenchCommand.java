@@ -44,7 +44,7 @@ final class BenchCommand implements Callable<Integer> {
       paramLabel = "NAME=ADDR",
       description =
           "A server to measure, repeatable: host:port (plaintext) or tls://host:port."
-              + " The first one is the baseline of the '% of first' column.")
+              + " The first one is the baseline of the '%% of first' column.")
   List<String> targets = new ArrayList<>();
 
   @Option(
