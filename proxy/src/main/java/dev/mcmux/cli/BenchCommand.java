@@ -4,7 +4,6 @@ import dev.mcmux.bench.Bench;
 import dev.mcmux.bench.BenchConfig;
 import dev.mcmux.bench.DurationParser;
 import dev.mcmux.bench.Target;
-import io.netty.util.ResourceLeakDetector;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -198,11 +197,7 @@ final class BenchCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       return Main.fail(err, e.getMessage() + " (see 'mcmux bench --help')", Main.EXIT_USAGE);
     }
-    if (System.getProperty("io.netty.leakDetection.level") == null) {
-      // Sampled leak tracking wraps some buffers, which makes the generator's byte reads
-      // megamorphic and costs it about a third of its user time; ask for it explicitly if wanted.
-      ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.DISABLED);
-    }
+    Main.noSampledLeakTrackingUnlessAsked();
     try {
       return Bench.run(config, out, err);
     } catch (IllegalArgumentException e) {

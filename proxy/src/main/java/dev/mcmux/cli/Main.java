@@ -82,4 +82,16 @@ public final class Main implements Callable<Integer> {
     String m = t.getMessage();
     return m == null || m.isBlank() ? t.getClass().getSimpleName() : m;
   }
+
+  /**
+   * Turns off Netty's sampled leak tracking unless {@code -Dio.netty.leakDetection.level} asks for
+   * it: it wraps some buffers, which makes byte reads megamorphic and cost the data path about a
+   * third of its user time. The test suite runs at paranoid level.
+   */
+  static void noSampledLeakTrackingUnlessAsked() {
+    if (System.getProperty("io.netty.leakDetection.level") == null) {
+      io.netty.util.ResourceLeakDetector.setLevel(
+          io.netty.util.ResourceLeakDetector.Level.DISABLED);
+    }
+  }
 }
