@@ -85,15 +85,10 @@ public final class Logging {
     }
   }
 
-  // Stopped around the swap so no event is half written with one encoder and ended with another.
+  // Not stopped around the swap: stopping closes and forgets the stream of a plain
+  // OutputStreamAppender. Each event is encoded whole by one encoder or the other, so a swap
+  // can never mix them within a line.
   private static void swap(OutputStreamAppender<ILoggingEvent> appender, Encoder<ILoggingEvent> e) {
-    boolean started = appender.isStarted();
-    if (started) {
-      appender.stop();
-    }
     appender.setEncoder(e);
-    if (started) {
-      appender.start();
-    }
   }
 }
