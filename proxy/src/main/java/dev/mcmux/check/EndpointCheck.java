@@ -690,7 +690,10 @@ public final class EndpointCheck {
       } catch (NumberFormatException e) {
         length = -1;
       }
-      if (header.length != 5 || length < 0 || length > MAX_CONFIG_BYTES) {
+      if (header.length != 4
+          || !header[1].equals("cluster")
+          || length < 0
+          || length > MAX_CONFIG_BYTES) {
         report.discovery =
             new CheckReport.Discovery(
                 true,
