@@ -54,6 +54,16 @@ public final class EndpointCheck {
   static final Duration EXPIRY_WARNING = Duration.ofDays(14);
 
   private static final String VERSION = "version\r\n";
+  private static final List<String> CLIENT_CERTIFICATE_ALERTS =
+      List.of(
+          "certificate_required",
+          "bad_certificate",
+          "unknown_ca",
+          "access_denied",
+          "certificate_unknown",
+          "certificate_expired",
+          "certificate_revoked",
+          "unsupported_certificate");
   private static final String CONFIG_GET_CLUSTER = "config get cluster\r\n";
   private static final int MAX_CONFIG_BYTES = 1 << 20;
   // Lets the handler's own timers (connect, handshake) fire first and give their own reason.
@@ -555,16 +565,10 @@ public final class EndpointCheck {
     boolean sent = seen.clientCertificateSent();
     if (alert.isPresent()) {
       String name = alert.get();
-      if (List.of(
-              "certificate_required",
-              "bad_certificate",
-              "unknown_ca",
-              "access_denied",
-              "certificate_unknown",
-              "certificate_expired",
-              "unsupported_certificate")
-          .contains(name)) {
-        return clientCertificateFailure(requested, sent, "alert " + name);
+      // TLS 1.2 servers that require a certificate often say only handshake_failure.
+      if (CLIENT_CERTIFICATE_ALERTS.contains(name)
+          || requested && !sent && name.equals("handshake_failure")) {
+        return clientCertificateFailure(sent, "alert " + name);
       }
       if (name.equals("protocol_version")) {
         return new Failure(
@@ -594,7 +598,7 @@ public final class EndpointCheck {
     }
     if (isClosed(cause)) {
       if (requested && !sent) {
-        return clientCertificateFailure(true, false, "the server closed the connection");
+        return clientCertificateFailure(false, "the server closed the connection");
       }
       return new Failure(
           Failure.Kind.TLS_HANDSHAKE,
@@ -605,8 +609,7 @@ public final class EndpointCheck {
     return new Failure(Failure.Kind.TLS_HANDSHAKE, "TLS handshake failed: " + message, "");
   }
 
-  private static Failure clientCertificateFailure(
-      boolean requested, boolean sent, String evidence) {
+  private static Failure clientCertificateFailure(boolean sent, String evidence) {
     if (!sent) {
       return new Failure(
           Failure.Kind.CLIENT_CERTIFICATE,
@@ -642,11 +645,11 @@ public final class EndpointCheck {
       return;
     } catch (IOException e) {
       Optional<String> alert = alert(e);
-      if (alert.isPresent() || seen.clientCertificateRequested() && !seen.clientCertificateSent()) {
+      boolean wanted = seen.clientCertificateRequested() && !seen.clientCertificateSent();
+      if (alert.filter(CLIENT_CERTIFICATE_ALERTS::contains).isPresent() || wanted) {
         // TLS 1.3: the server judges the client certificate after the client's handshake ended.
         report.fail(
             clientCertificateFailure(
-                seen.clientCertificateRequested(),
                 seen.clientCertificateSent(),
                 alert.map(a -> "alert " + a).orElse("the connection closed after the handshake")));
       } else {

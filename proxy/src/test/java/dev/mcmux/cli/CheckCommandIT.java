@@ -26,6 +26,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** {@code mcmux check} against real memcached servers, and stand-ins for what they cannot be. */
@@ -368,6 +369,42 @@ class CheckCommandIT {
               client.key().toString());
       assertEquals(0, with.code(), with.out());
       assertEquals("requested by the server; sent CN=mcmux-client-ec", with.require("client cert"));
+    }
+  }
+
+  @ParameterizedTest
+  @CsvSource({"openssl, TLSv1.3", "openssl, TLSv1.2", "jdk, TLSv1.3", "jdk, TLSv1.2"})
+  void aRequiredClientCertificateThatIsMissingIsNamed(String engine, String protocol)
+      throws Exception {
+    try (var standIn =
+        new ConfigEndpointStandIn(pki.server(TestPki.Kind.LOCALHOST), null, pki.caFile())) {
+      Map<String, String> env = Map.of("MCMUX_TLS_ENGINE", engine, "MCMUX_TLS_PROTOCOLS", protocol);
+      Result r = run(env, "check", "localhost:" + standIn.port(), "--ca-file", ca);
+      assertEquals(1, r.code(), r.out());
+      assertEquals(
+          "requested by the server; NONE sent (none configured)", r.require("client cert"));
+      assertTrue(
+          r.last()
+              .startsWith(
+                  "mcmux check: FAILED: the server requires a client certificate and mcmux sent"
+                      + " none ("),
+          r.out());
+
+      TestPki.CertPair client = pki.clientPkcs1();
+      Result with =
+          run(
+              env,
+              "check",
+              "localhost:" + standIn.port(),
+              "--ca-file",
+              ca,
+              "--cert-file",
+              client.cert().toString(),
+              "--key-file",
+              client.key().toString());
+      assertEquals(0, with.code(), with.out());
+      assertEquals(
+          "requested by the server; sent CN=mcmux-client-rsa", with.require("client cert"));
     }
   }
 

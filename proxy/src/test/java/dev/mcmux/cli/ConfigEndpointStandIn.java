@@ -14,11 +14,13 @@ import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.handler.codec.LineBasedFrameDecoder;
+import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLException;
 
@@ -40,7 +42,17 @@ final class ConfigEndpointStandIn implements AutoCloseable {
    * {@code body}, {@code END}, or with {@code ERROR} when {@code body} is null.
    */
   ConfigEndpointStandIn(CertPair cert, String body) throws SSLException {
-    SslContext tls = SslContextBuilder.forServer(cert.cert().toFile(), cert.key().toFile()).build();
+    this(cert, body, null);
+  }
+
+  /** Like the other, and requires a client certificate issued by {@code clientCa} if not null. */
+  ConfigEndpointStandIn(CertPair cert, String body, Path clientCa) throws SSLException {
+    SslContextBuilder builder =
+        SslContextBuilder.forServer(cert.cert().toFile(), cert.key().toFile());
+    if (clientCa != null) {
+      builder.trustManager(clientCa.toFile()).clientAuth(ClientAuth.REQUIRE);
+    }
+    SslContext tls = builder.build();
     String configReply =
         body == null
             ? "ERROR\r\n"
