@@ -53,6 +53,7 @@ public final class CheckReport {
       Optional<String> protocol,
       Optional<String> cipherSuite,
       double millis,
+      boolean completed,
       Optional<String> error) {}
 
   /** A verdict in words. */
@@ -195,9 +196,11 @@ public final class CheckReport {
             "TLS",
             tls.protocol().orElse("version unknown")
                 + tls.cipherSuite().map(c -> ", " + c).orElse("")
-                + "  (handshake "
-                + ms(tls.millis())
-                + ")");
+                + (tls.completed()
+                    ? "  (handshake " + ms(tls.millis()) + ")"
+                    : "  (handshake stopped at the server's certificate after "
+                        + ms(tls.millis())
+                        + ")"));
       }
     }
     for (int i = 0; i < chain.size(); i++) {
@@ -252,11 +255,18 @@ public final class CheckReport {
                 + config.version()
                 + ", "
                 + plural(config.nodes().size(), "node"));
+        int hostWidth = config.nodes().stream().mapToInt(n -> n.host().length()).max().orElse(0);
+        int ipWidth = config.nodes().stream().mapToInt(n -> n.ip().length()).max().orElse(0);
         for (ClusterConfig.Node n : config.nodes()) {
           sub(
               out,
               "node",
-              n.host() + "  " + (n.ip().isEmpty() ? "(no IP)" : n.ip()) + "  port " + n.port());
+              String.format(
+                  Locale.ROOT,
+                  "%-" + hostWidth + "s  %-" + Math.max(ipWidth, 5) + "s  port %d",
+                  n.host(),
+                  n.ip().isEmpty() ? "(no IP)" : n.ip(),
+                  n.port()));
         }
       } else if (discovery.problem().isPresent()) {
         line(out, "discovery", "WARNING: " + discovery.problem().get());
@@ -395,6 +405,7 @@ public final class CheckReport {
       w.name("tls").beginObject();
       w.field("protocol", tls.protocol().orElse(null));
       w.field("cipherSuite", tls.cipherSuite().orElse(null));
+      w.field("completed", tls.completed());
       w.name("millis").value(round(tls.millis()));
       tls.error().ifPresent(e -> w.field("error", e));
       w.endObject();

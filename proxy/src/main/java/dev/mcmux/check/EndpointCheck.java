@@ -393,7 +393,7 @@ public final class EndpointCheck {
       protocol = Optional.ofNullable(session.getProtocol());
       cipher = Optional.ofNullable(session.getCipherSuite());
     }
-    report.tls = new CheckReport.Tls(protocol, cipher, millis, Optional.empty());
+    report.tls = new CheckReport.Tls(protocol, cipher, millis, done.isSuccess(), Optional.empty());
 
     if (server != null) {
       explainCertificates(server, tls, serverName);
@@ -421,7 +421,7 @@ public final class EndpointCheck {
   private void failTls(Failure failure, double millis) {
     report.tls =
         new CheckReport.Tls(
-            Optional.empty(), Optional.empty(), millis, Optional.of(failure.reason()));
+            Optional.empty(), Optional.empty(), millis, false, Optional.of(failure.reason()));
     report.fail(failure);
   }
 
