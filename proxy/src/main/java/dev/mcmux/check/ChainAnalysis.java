@@ -8,11 +8,13 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import javax.security.auth.x500.X500Principal;
 
 /**
  * Walks a server's certificate chain towards the trust anchors to say in words why it is or is not
- * trusted: which issuer is missing, which certificate expired. Explains the real trust manager's
- * verdict; it never replaces it.
+ * trusted: which issuer is missing, which certificate expired.
+ *
+ * <p>It explains the real trust manager's verdict; it never replaces it.
  */
 public final class ChainAnalysis {
 
@@ -206,7 +208,7 @@ public final class ChainAnalysis {
   }
 
   private static List<X509Certificate> withSubject(
-      javax.security.auth.x500.X500Principal subject, List<X509Certificate> certs) {
+      X500Principal subject, List<X509Certificate> certs) {
     return certs.stream().filter(c -> c.getSubjectX500Principal().equals(subject)).toList();
   }
 

@@ -9,8 +9,9 @@ import java.util.Locale;
 import java.util.Optional;
 
 /**
- * Everything one {@code mcmux check} found, step by step, and how to print it: aligned text for a
- * person or one JSON object for a script. Steps that did not run are absent.
+ * Everything one {@code mcmux check} found, step by step, printable as aligned text or as JSON.
+ *
+ * <p>Steps that did not run are absent, in both forms.
  */
 public final class CheckReport {
 
@@ -96,26 +97,6 @@ public final class CheckReport {
   /** Whether every step passed. */
   public boolean ok() {
     return failure == null;
-  }
-
-  /** Why the check failed, if it did. */
-  public Optional<Failure> failure() {
-    return Optional.ofNullable(failure);
-  }
-
-  /** The TLS version negotiated, if the handshake got that far. */
-  public Optional<String> tlsProtocol() {
-    return tls == null ? Optional.empty() : tls.protocol();
-  }
-
-  /** The server's certificates, leaf first, as far as they were received. */
-  public List<CertificateDetails> chain() {
-    return List.copyOf(chain);
-  }
-
-  /** The nodes a configuration endpoint listed, if it is one. */
-  public Optional<ClusterConfig> clusterConfig() {
-    return discovery == null ? Optional.empty() : discovery.config();
   }
 
   /** A report of a check that could not start, e.g. for unusable settings. */

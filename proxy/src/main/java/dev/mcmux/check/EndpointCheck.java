@@ -28,6 +28,7 @@ import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.charset.StandardCharsets;
+import java.security.cert.Certificate;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
@@ -41,12 +42,16 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
 
 /**
- * Checks one memcached endpoint the way mcmux would reach it: resolves it with mcmux's DNS client,
- * connects, handshakes with mcmux's own TLS context (observed, so a refused chain can still be
- * shown and explained), asks memcached for its version and tries ElastiCache auto discovery.
+ * Checks one memcached endpoint the way mcmux would reach it, step by step, and records what each
+ * step found in a {@link CheckReport}.
+ *
+ * <p>It resolves the host with mcmux's DNS client, connects, handshakes with mcmux's own TLS
+ * context (observed, so that a refused chain can still be shown and explained), asks memcached for
+ * its version and tries ElastiCache auto discovery.
  */
 public final class EndpointCheck {
 
@@ -379,6 +384,10 @@ public final class EndpointCheck {
     double millis =
         ((handshakenAt == null ? System.nanoTime() : handshakenAt) - c.connected.join()) / 1e6;
     ServerCertificates server = seen.server();
+    if (server == null && done.isSuccess()) {
+      // A handshake that never asked the trust manager (a resumed session) still has the chain.
+      server = fromSession(c.ssl.engine().getSession());
+    }
 
     Optional<Failure> wire = WireDiagnosis.explain(c.wire.firstBytes(), c.address);
     if (wire.isPresent() && !done.isSuccess()) {
@@ -416,6 +425,27 @@ public final class EndpointCheck {
     }
     failTls(handshakeFailure(done.isDone() ? done.cause() : null, c, tls), millis);
     return false;
+  }
+
+  private static ServerCertificates fromSession(SSLSession session) {
+    List<X509Certificate> chain = new ArrayList<>();
+    try {
+      for (Certificate cert : session.getPeerCertificates()) {
+        if (cert instanceof X509Certificate x509) {
+          chain.add(x509);
+        }
+      }
+    } catch (SSLPeerUnverifiedException e) {
+      return null;
+    }
+    return chain.isEmpty()
+        ? null
+        : new ServerCertificates(
+            chain,
+            Optional.ofNullable(session.getProtocol()),
+            Optional.ofNullable(session.getCipherSuite()),
+            Optional.empty(),
+            Optional.empty());
   }
 
   private void failTls(Failure failure, double millis) {

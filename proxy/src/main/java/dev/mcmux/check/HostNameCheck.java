@@ -13,9 +13,10 @@ import javax.naming.ldap.LdapName;
 import javax.naming.ldap.Rdn;
 
 /**
- * Matches a host name against a server certificate by the rules the JDK applies for HTTPS (RFC
- * 6125/2818), to explain a mismatch in words. The verdict that counts is always the real trust
- * manager's; this only says why.
+ * Explains in words whether and why a host name matches a server certificate, by the rules the JDK
+ * applies for HTTPS (RFC 2818 and 6125).
+ *
+ * <p>The verdict that counts is always the real trust manager's; this only says why.
  */
 public final class HostNameCheck {
 

@@ -70,9 +70,11 @@ final class WireDiagnosis {
               "the server is not speaking TLS — is transit encryption enabled? (it answered "
                   + describe(first, text)
                   + ")",
-              "a plaintext memcached answers ERROR to a TLS ClientHello: enable TLS on the"
-                  + " server (memcached -Z, ElastiCache transit encryption) or use its TLS"
-                  + " port"));
+              text.startsWith("ERROR")
+                  ? "a plaintext memcached answers ERROR to a TLS ClientHello: enable TLS on the"
+                      + " server (memcached -Z, ElastiCache transit encryption) or use its TLS"
+                      + " port"
+                  : "something other than a TLS server listens on this port; check the port"));
     }
     if (type == ALERT && first.length >= 7) {
       int description = first[6] & 0xff;

@@ -27,6 +27,14 @@ class WireDiagnosisTest {
   }
 
   @Test
+  void anotherProtocolIsShownAsText() {
+    Failure f = explain(ascii("HTTP/1.1 400 Bad Request\r\n\r\n")).orElseThrow();
+    assertEquals(Failure.Kind.NOT_TLS, f.kind());
+    assertTrue(f.reason().endsWith("(it answered 'HTTP/1.1 400 Bad Request')"), f.reason());
+    assertTrue(f.hint().startsWith("something other than a TLS server"), f.hint());
+  }
+
+  @Test
   void connectionLimitIsRecognised() {
     Failure f = explain(ascii("ERROR Too many open connections\r\n")).orElseThrow();
     assertEquals(Failure.Kind.TOO_MANY_CONNECTIONS, f.kind());
