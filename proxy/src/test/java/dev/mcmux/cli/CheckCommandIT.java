@@ -13,6 +13,8 @@ import dev.mcmux.testing.Tls11OnlyServer;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -235,6 +237,20 @@ class CheckCommandIT {
     assertEquals("127.0.0.1 is an IP address, nothing to resolve", r.require("DNS"));
     assertEquals("FAILED: connection refused by 127.0.0.1:" + port, r.require("TCP"));
     assertEquals("mcmux check: FAILED: connection refused by 127.0.0.1:" + port, r.last());
+  }
+
+  @Test
+  void aServerThatNeverAnswersTimesOutTheHandshake() throws Exception {
+    // The kernel completes TCP for a listening socket even if nobody ever accepts.
+    try (ServerSocket silent = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+      Result r = check("127.0.0.1:" + silent.getLocalPort(), "--ca-file", ca, "--timeout", "1s");
+      assertEquals(1, r.code(), r.out());
+      assertEquals(
+          "mcmux check: FAILED: the TLS handshake with 127.0.0.1:"
+              + silent.getLocalPort()
+              + " did not finish within 1s (the server accepted TCP but sent nothing back)",
+          r.last());
+    }
   }
 
   @Test
