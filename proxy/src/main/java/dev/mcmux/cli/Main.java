@@ -14,7 +14,7 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     versionProvider = VersionProvider.class,
     description = "Local TLS multiplexing sidecar for memcached.",
-    subcommands = {RunCommand.class, ValidateCommand.class, BenchCommand.class})
+    subcommands = {RunCommand.class, ValidateCommand.class, CheckCommand.class, BenchCommand.class})
 public final class Main implements Callable<Integer> {
 
   /** Exit code for a bad setting or flag; nothing was bound. */

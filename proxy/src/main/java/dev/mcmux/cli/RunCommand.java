@@ -42,6 +42,7 @@ final class RunCommand implements Callable<Integer> {
     Settings settings;
     try {
       settings = options.load(main.env());
+      Logging.configure(settings.operations().logFormat().name());
       Main.noSampledLeakTrackingUnlessAsked();
       log.info("mcmux {} starting", VersionProvider.mcmuxVersion());
       server = McmuxServer.start(settings);

@@ -25,6 +25,7 @@ import java.util.Optional;
 import java.util.Set;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLException;
+import javax.net.ssl.X509TrustManager;
 import javax.security.auth.x500.X500Principal;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -60,13 +61,17 @@ public final class TlsContextFactory {
   private final boolean verify;
   private final List<CertificateInfo> caCertificates;
   private final List<CertificateInfo> clientCertificates;
+  private final List<X509Certificate> trustAnchors;
+  private final String trustSource;
 
   private TlsContextFactory(
       SslContext context,
       String engineName,
       Settings.Tls tls,
       List<CertificateInfo> caCertificates,
-      List<CertificateInfo> clientCertificates) {
+      List<CertificateInfo> clientCertificates,
+      List<X509Certificate> trustAnchors,
+      String trustSource) {
     this.context = context;
     this.engineName = engineName;
     this.serverName = tls.serverName();
@@ -74,6 +79,8 @@ public final class TlsContextFactory {
     this.verify = tls.verify();
     this.caCertificates = caCertificates;
     this.clientCertificates = clientCertificates;
+    this.trustAnchors = trustAnchors;
+    this.trustSource = trustSource;
   }
 
   /**
@@ -83,6 +90,15 @@ public final class TlsContextFactory {
    *     unusable
    */
   public static TlsContextFactory create(Settings.Tls tls) {
+    return create(tls, null);
+  }
+
+  /**
+   * Like {@link #create(Settings.Tls)}, with every server certificate chain, trust verdict and
+   * client certificate request of handshakes made with this context reported to {@code observer}
+   * (for {@code mcmux check}); the verdicts themselves are exactly those of {@link #create}.
+   */
+  public static TlsContextFactory create(Settings.Tls tls, HandshakeObserver observer) {
     SslProvider provider = provider(tls.engine());
     String engineName = provider == SslProvider.OPENSSL ? OPENSSL : JDK;
     SslContextBuilder builder =
@@ -92,36 +108,47 @@ public final class TlsContextFactory {
             .ciphers(ciphers(tls, provider, engineName));
 
     List<CertificateInfo> cas = List.of();
+    X509TrustManager trust;
     if (!tls.verify()) {
+      trust = (X509TrustManager) InsecureTrustManagerFactory.INSTANCE.getTrustManagers()[0];
       // Without this the JDK engine would still check the host name against a chain that
       // nobody verified, which protects nothing and only confuses.
-      builder
-          .trustManager(InsecureTrustManagerFactory.INSTANCE)
-          .endpointIdentificationAlgorithm(null);
+      builder.endpointIdentificationAlgorithm(null);
     } else {
       builder.endpointIdentificationAlgorithm("HTTPS");
+      List<X509Certificate> caCerts = List.of();
       if (tls.caFile().isPresent()) {
-        List<X509Certificate> caCerts =
-            PemFiles.certificates(tls.caFile().get(), "mcmux.tls.ca-file");
-        builder.trustManager(caCerts);
+        caCerts = PemFiles.certificates(tls.caFile().get(), "mcmux.tls.ca-file");
         cas = caCerts.stream().map(CertificateInfo::of).toList();
         warnIfExpired(caCerts, "mcmux.tls.ca-file");
       }
+      trust = TrustManagers.verifying(caCerts);
     }
+    // mcmux check sees the verdict of this very trust manager, never a copy of its logic.
+    builder.trustManager(observer == null ? trust : new ObservingTrustManager(trust, observer));
 
     List<CertificateInfo> clientCerts = List.of();
+    PrivateKey clientKey = null;
+    List<X509Certificate> clientChain = List.of();
     if (tls.certFile().isPresent() && tls.keyFile().isPresent()) {
       Path certFile = tls.certFile().get();
       Path keyFile = tls.keyFile().get();
-      List<X509Certificate> chain = PemFiles.certificates(certFile, "mcmux.tls.cert-file");
-      PrivateKey key = PemFiles.privateKey(keyFile, "mcmux.tls.key-file", tls.keyPassword());
-      if (!PemFiles.matches(key, chain.get(0))) {
+      clientChain = PemFiles.certificates(certFile, "mcmux.tls.cert-file");
+      clientKey = PemFiles.privateKey(keyFile, "mcmux.tls.key-file", tls.keyPassword());
+      if (!PemFiles.matches(clientKey, clientChain.get(0))) {
         throw new InvalidSettingException(
             "mcmux.tls.key-file", keyFile + " does not match the certificate in " + certFile);
       }
-      builder.keyManager(key, chain);
-      clientCerts = chain.stream().map(CertificateInfo::of).toList();
-      warnIfExpired(chain.subList(0, 1), "mcmux.tls.cert-file");
+      clientCerts = clientChain.stream().map(CertificateInfo::of).toList();
+      warnIfExpired(clientChain.subList(0, 1), "mcmux.tls.cert-file");
+    }
+    if (observer != null) {
+      // Always a key manager, so a certificate request is seen even when there is nothing to send.
+      builder.keyManager(
+          new ObservingKeyManager(TrustManagers.keyManager(clientKey, clientChain), observer));
+    } else if (clientKey != null) {
+      // Netty's own key material path for a key and chain caches the encoded key for OpenSSL.
+      builder.keyManager(clientKey, clientChain);
     }
 
     SslContext context;
@@ -137,18 +164,28 @@ public final class TlsContextFactory {
       openSsl.setSessionCacheEnabled(true);
     }
     logEngine(tls, provider);
+    String trustSource = trustSource(tls);
     if (tls.verify()) {
-      String trust =
+      log.info(
+          "TLS trust: {}, host names verified",
           tls.caFile().isPresent()
-              ? tls.caFile().get() + " (" + cas.size() + " certificates)"
-              : "the system trust store (the JDK's cacerts or javax.net.ssl.trustStore)";
-      log.info("TLS trust: {}, host names verified", trust);
+              ? trustSource + " (" + cas.size() + " certificates)"
+              : trustSource + " (the JDK's cacerts or javax.net.ssl.trustStore)");
     } else {
       log.warn(
           "mcmux.tls.verify = false: upstream certificates are NOT verified; anyone on the"
               + " network path can intercept and alter memcached traffic");
     }
-    return new TlsContextFactory(context, engineName, tls, cas, clientCerts);
+    List<X509Certificate> anchors =
+        tls.verify() ? List.of(trust.getAcceptedIssuers()) : List.<X509Certificate>of();
+    return new TlsContextFactory(context, engineName, tls, cas, clientCerts, anchors, trustSource);
+  }
+
+  private static String trustSource(Settings.Tls tls) {
+    if (!tls.verify()) {
+      return "nothing (mcmux.tls.verify = false)";
+    }
+    return tls.caFile().map(Path::toString).orElse("the system trust store");
   }
 
   /**
@@ -185,6 +222,32 @@ public final class TlsContextFactory {
   /** The client certificate chain presented to servers, leaf first; empty when none is set. */
   public List<CertificateInfo> clientCertificates() {
     return clientCertificates;
+  }
+
+  /**
+   * The CA certificates the trust manager accepts as issuers: those of {@code mcmux.tls.ca-file},
+   * or of the system trust store; empty when certificates are not verified.
+   */
+  public List<X509Certificate> trustAnchors() {
+    return trustAnchors;
+  }
+
+  /**
+   * Where trust comes from, for messages: the CA file's path, {@code the system trust store}, or
+   * {@code nothing (mcmux.tls.verify = false)}.
+   */
+  public String trustSource() {
+    return trustSource;
+  }
+
+  /** The host name sent as SNI and verified for a connection to {@code host}. */
+  public String serverNameFor(String host) {
+    return serverName.orElse(host);
+  }
+
+  /** How long a handshake may take before the handler fails it. */
+  public long handshakeTimeoutMillis() {
+    return handshakeTimeoutMillis;
   }
 
   private static SslProvider provider(Settings.TlsEngine engine) {
