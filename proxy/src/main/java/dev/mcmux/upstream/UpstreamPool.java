@@ -32,7 +32,11 @@ import org.slf4j.LoggerFactory;
  */
 public final class UpstreamPool implements UpstreamConnection.Listener {
   private static final Logger log = LoggerFactory.getLogger(UpstreamPool.class);
-  private static final long LOG_REPEAT_NANOS = TimeUnit.SECONDS.toNanos(30);
+
+  /** One line per distinct failure and 30 s, so a node that is down does not flood the log. */
+  private static final RateLimitedLogger failureLog =
+      new RateLimitedLogger(log, java.time.Duration.ofSeconds(30));
+
   private static final String TOO_MANY_CONNECTIONS_HEX =
       ByteBufUtil.hexDump("ERROR Too many open".getBytes(StandardCharsets.US_ASCII));
 
@@ -49,8 +53,6 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
   private final String loopName;
   private final String nodeTag;
   private boolean stopped;
-  private String lastLogged = "";
-  private long lastLoggedAt;
 
   public UpstreamPool(
       EventLoop loop,
@@ -270,7 +272,7 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
 
   private void failed(int slot, String reason) {
     node.lastError(reason);
-    logRateLimited(reason);
+    failureLog.warn(reason, "upstream {} ({}): {}", node.address(), loopName, reason);
     if (replacing[slot] && connections[slot] != null && connections[slot].isUsable()) {
       // The old connection still serves; the next age check tries the replacement again.
       replacing[slot] = false;
@@ -278,15 +280,6 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
     }
     replacing[slot] = false;
     scheduleReconnect(slot);
-  }
-
-  private void logRateLimited(String reason) {
-    long now = System.nanoTime();
-    if (!reason.equals(lastLogged) || now - lastLoggedAt > LOG_REPEAT_NANOS) {
-      log.warn("upstream {} ({}): {}", node.address(), loopName, reason);
-      lastLogged = reason;
-      lastLoggedAt = now;
-    }
   }
 
   private void scheduleReconnect(int slot) {
