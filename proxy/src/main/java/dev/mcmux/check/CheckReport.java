@@ -1,5 +1,6 @@
 package dev.mcmux.check;
 
+import dev.mcmux.admin.JsonWriter;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;

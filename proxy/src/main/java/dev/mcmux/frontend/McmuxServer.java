@@ -1,6 +1,6 @@
 package dev.mcmux.frontend;
 
-import dev.mcmux.admin.Json;
+import dev.mcmux.admin.JsonWriter;
 import dev.mcmux.config.HostPort;
 import dev.mcmux.config.Settings;
 import dev.mcmux.metrics.MicrometerMetrics;
@@ -430,7 +430,7 @@ public final class McmuxServer implements AutoCloseable {
 
   /** What an operator wants to see after a port-forward, as JSON. */
   public String statusJson() {
-    Json j = new Json().beginObject(null);
+    JsonWriter j = JsonWriter.pretty().beginObject();
     j.field("version", mcmuxVersion());
     j.field("started", startedAt.toString());
     j.field("transport", transport.name());
@@ -444,9 +444,9 @@ public final class McmuxServer implements AutoCloseable {
     j.field("placement", settings.cluster().placement());
     j.field("discovery", settings.cluster().discovery().name().toLowerCase(java.util.Locale.ROOT));
     j.field("config_version", v.configVersion());
-    j.beginArray("nodes");
+    j.name("nodes").beginArray();
     for (UpstreamNode node : v.nodes()) {
-      j.beginObject(null)
+      j.beginObject()
           .field("address", node.address().toString())
           .field("state", node.liveConnections() > 0 ? "up" : "down")
           .field("connections", node.liveConnections())
@@ -456,25 +456,25 @@ public final class McmuxServer implements AutoCloseable {
           .endObject();
     }
     j.endArray();
-    j.beginArray("certificates");
+    j.name("certificates").beginArray();
     if (t != null) {
       for (var c : t.caCertificates()) {
-        j.beginObject(null)
-            .field("file", "ca")
-            .field("subject", c.subject())
-            .field("not_after", c.notAfter().toString())
-            .endObject();
+        certificate(j, "ca", c);
       }
       for (var c : t.clientCertificates()) {
-        j.beginObject(null)
-            .field("file", "client")
-            .field("subject", c.subject())
-            .field("not_after", c.notAfter().toString())
-            .endObject();
+        certificate(j, "client", c);
       }
     }
     j.endArray();
     return j.endObject().toString();
+  }
+
+  private static void certificate(JsonWriter j, String file, TlsContextFactory.CertificateInfo c) {
+    j.beginObject()
+        .field("file", file)
+        .field("subject", c.subject())
+        .field("not_after", c.notAfter().toString())
+        .endObject();
   }
 
   private static String mcmuxVersion() {

@@ -2,6 +2,7 @@ package dev.mcmux.check;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.mcmux.admin.JsonWriter;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;

@@ -1,4 +1,4 @@
-package dev.mcmux.check;
+package dev.mcmux.admin;
 
 import java.util.ArrayDeque;
 import java.util.Deque;
