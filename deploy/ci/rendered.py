@@ -8,6 +8,9 @@
       (kind: ca, cert, key, encrypted-key) and directories to make (dir); WORKDIR/env: variables
       the container gets from Secrets (MCMUX_TLS_KEY_PASSWORD), with made-up values.
 
+  rendered.py scrape SCRAPE_FILE
+      Every metric that the dashboard and the alerts may use is in a /metrics scrape.
+
   rendered.py check MANIFEST WORKDIR VALIDATE_OUTPUT EXPECT
       Cross-checks the manifest against the effective settings that `mcmux validate` printed
       (VALIDATE_OUTPUT). EXPECT: native, classic, daemonset, or none (no pods rendered).
@@ -326,8 +329,20 @@ def check(manifest, workdir, validate_output, expect):
     print("checked: %d mcmux container(s), listen %s, admin %s" % (containers, s["mcmux.listen"], s["mcmux.admin.listen"]))
 
 
+def scrape(path):
+    with open(path, errors="replace") as f:
+        present = {m.group(1) for m in re.finditer(r"^([a-z_]+)[{ ]", f.read(), re.M)}
+    for name in sorted(METRICS):
+        wanted = name + "_bucket" if name in HISTOGRAMS else name
+        if wanted not in present:
+            problem("/metrics has no %s" % wanted)
+    print("checked: /metrics exports all %d metric families the dashboard and alerts use" % len(METRICS))
+
+
 def main(argv):
-    if len(argv) == 3 and argv[0] == "extract":
+    if len(argv) == 2 and argv[0] == "scrape":
+        scrape(argv[1])
+    elif len(argv) == 3 and argv[0] == "extract":
         extract(argv[1], argv[2])
     elif len(argv) == 5 and argv[0] == "check":
         check(argv[1], argv[2], argv[3], argv[4])
