@@ -26,7 +26,7 @@ RUN --mount=type=cache,target=/root/.m2 \
 
 FROM ${JDK_IMAGE} AS jlink
 ARG TARGETARCH
-COPY deploy/docker/build-runtime.sh deploy/docker/check-runtime.sh /usr/local/bin/
+COPY --chmod=0755 deploy/docker/build-runtime.sh deploy/docker/check-runtime.sh /usr/local/bin/
 # The module list and the reasons for it are in build-runtime.sh; deploy/ci-checks.sh runs the
 # same two scripts on the local JDK.
 RUN build-runtime.sh /opt/mcmux
@@ -43,8 +43,8 @@ RUN groupadd --system --gid 10001 mcmux \
  && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
       --shell /usr/sbin/nologin mcmux
 COPY --from=jlink /opt/mcmux /opt/mcmux
-COPY deploy/docker/healthcheck.sh /opt/mcmux/bin/healthcheck
-COPY deploy/docker/mcmux.conf /etc/mcmux/mcmux.conf
+COPY --chmod=0755 deploy/docker/healthcheck.sh /opt/mcmux/bin/healthcheck
+COPY --chmod=0644 deploy/docker/mcmux.conf /etc/mcmux/mcmux.conf
 # JVM sizing for a sidecar (see docs/deployment.md). Keep C2: no -XX:TieredStopAtLevel, which
 # would cap the JIT at C1 and cost throughput for a slightly faster start.
 # The root filesystem may be read-only: /tmp must then be a writable, *executable* mount

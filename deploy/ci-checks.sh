@@ -285,7 +285,7 @@ dockerignore_sources() {
     $ok || { echo "COPY source excluded by .dockerignore: $src"; return 1; }
     echo "context: $src"
   done < <(grep -E '^COPY ' Dockerfile | grep -v -- '--from=' | sed -E 's/^COPY +//' \
-    | awk '{ for (i = 1; i < NF; i++) print $i }')
+    | awk '{ for (i = 1; i < NF; i++) if ($i !~ /^--/) print $i }')
   # The files the image copies in, checked by name.
   grep -q 'deploy/docker/healthcheck.sh /opt/mcmux/bin/healthcheck' Dockerfile
   grep -q 'deploy/docker/mcmux.conf /etc/mcmux/mcmux.conf' Dockerfile
