@@ -20,8 +20,10 @@
 #              .dockerignore, and the Dockerfile's own jlink step run here for real:
 #              jdeps drift against the module list, deploy/docker/build-runtime.sh,
 #              deploy/docker/check-runtime.sh, then the image's JAVA_TOOL_OPTIONS, ENTRYPOINT,
-#              CMD and baked config run on that runtime against a local memcached with TLS and
-#              a client certificate: set/get through it, the HEALTHCHECK script, SIGTERM
+#              CMD and baked config run on that runtime, with the root filesystem read-only
+#              and a tmpfs for /tmp, against a local memcached with TLS and a client
+#              certificate: set/get through it, the HEALTHCHECK script, /metrics, SIGHUP,
+#              SIGTERM (the last four on builds that have the admin endpoint)
 #   helm       helm lint and helm template over the default values and every example; each
 #              rendered mcmux.conf goes through `mcmux validate` (its Secret paths moved under a
 #              scratch root holding real PEM files made by openssl); rendered probes, ports,
@@ -430,10 +432,22 @@ image_run() {
   export MCMUX_TLS_CERT_FILE=$pki/client.pem MCMUX_TLS_KEY_FILE=$pki/client-key-encrypted.pem
   export MCMUX_TLS_KEY_PASSWORD=ci-key-password
   export MCMUX_LISTEN=127.0.0.1:$port MCMUX_ADMIN_LISTEN=0.0.0.0:$admin
-  live_run image "$work/image-run.log" "$port" "$admin" "${entry[@]}" "${cmd[@]}"
-  [ -d "$work/image-tmp/mcmux-native" ] || { echo "io.netty.native.workdir was not used"; return 1; }
+  # As with `docker run --read-only --tmpfs /tmp:exec`: the whole root read-only in a mount
+  # namespace of its own, and a fresh tmpfs where the image's /tmp would be. live_run then
+  # fails if BoringSSL or epoll could not load, or anything else needed a writable disk.
+  local sandbox=()
+  mkdir -p "$work/image-tmp"
+  if unshare -m true 2>/dev/null; then
+    # shellcheck disable=SC2016  # expanded by the inner bash
+    sandbox=(unshare -m bash -c 'mount --make-rprivate / && mount -o remount,bind,ro / \
+      && mount -t tmpfs -o rw,exec,nosuid,nodev,size=16m tmpfs "$0" && exec "$@"' "$work/image-tmp")
+    echo "checked: run with a read-only root filesystem and a tmpfs for /tmp"
+  else
+    echo "note: no mount namespace here: the read-only root filesystem is not exercised"
+  fi
+  live_run image "$work/image-run.log" "$port" "$admin" "${sandbox[@]}" "${entry[@]}" "${cmd[@]}"
 }
-check "image entrypoint on the linked runtime: TLS with an EC client cert, set/get, SIGTERM" image_run
+check "image entrypoint on the linked runtime, read-only root: TLS with an EC client cert, set/get, SIGTERM" image_run
 
 ###############################################################################################
 section "Helm chart"
@@ -483,7 +497,7 @@ render() {
 
 chart_defaults() {
   local m=$work/defaults.yaml dir=$work/render-defaults-raw
-  "$helm" lint "$chart"
+  "$helm" lint --strict "$chart"
   render "$m" ci "$chart"
   # Defaults have no endpoint on purpose: mcmux must refuse exactly that, and nothing else.
   mkdir -p "$dir"
@@ -501,7 +515,7 @@ check "chart defaults: lint, template, validate" chart_defaults
 chart_example_values() {
   local name=$1 expect=$2 m
   m=$work/$name.yaml
-  "$helm" lint "$chart" -f "$chart/examples/$name-values.yaml"
+  "$helm" lint --strict "$chart" -f "$chart/examples/$name-values.yaml"
   render "$m" ci "$chart" -f "$chart/examples/$name-values.yaml"
   validate_render "$name" "$m" "$expect"
 }
@@ -516,7 +530,7 @@ app_chart() {
   shift 2
   m=$work/app-$variant.yaml
   "$helm" dependency build "$app" >/dev/null
-  "$helm" lint "$app" --kube-version "$kube" "$@"
+  "$helm" lint --strict "$app" --kube-version "$kube" "$@"
   render "$m" shop "$app" --kube-version "$kube" "$@"
   validate_render "app-$variant" "$m" "$variant"
 }
