@@ -21,7 +21,12 @@ public record Settings(
 
   /** Where clients connect: a loopback TCP address and/or a Unix-domain socket. */
   public record Listen(
-      Optional<HostPort> tcp, Optional<Path> unixSocket, boolean unsafeNonLoopback, int backlog) {}
+      Optional<HostPort> tcp,
+      Optional<Path> unixSocket,
+      boolean unsafeNonLoopback,
+      int backlog,
+      /** Permission bits of the Unix socket file, e.g. {@code 0660}. */
+      int unixSocketMode) {}
 
   /** The memcached service behind mcmux and how the pool talks to it. */
   public record Upstream(

@@ -112,6 +112,7 @@ public final class SettingsLoader {
     Settings.Listen l = s.listen();
     line(out, "listen", quote(l.tcp().map(HostPort::toString).orElse("")));
     line(out, "unix-socket", quote(l.unixSocket().map(Path::toString).orElse("")));
+    line(out, "unix-socket-mode", quote(String.format("%04o", l.unixSocketMode())));
     line(out, "unsafe-listen", String.valueOf(l.unsafeNonLoopback()));
     line(out, "listen-backlog", String.valueOf(l.backlog()));
     line(out, "event-loops", String.valueOf(s.runtime().eventLoops()));
@@ -381,7 +382,14 @@ public final class SettingsLoader {
         throw new InvalidSettingException(
             "mcmux.listen", "no listener: set mcmux.listen or mcmux.unix-socket");
       }
-      var listen = new Settings.Listen(tcp, unixSocket, unsafe, count("mcmux.listen-backlog"));
+      String mode = raw("mcmux.unix-socket-mode").strip();
+      if (!mode.matches("0?[0-7]{3}")) {
+        throw new InvalidSettingException(
+            "mcmux.unix-socket-mode", "'" + mode + "' is not an octal mode such as 0660");
+      }
+      var listen =
+          new Settings.Listen(
+              tcp, unixSocket, unsafe, count("mcmux.listen-backlog"), Integer.parseInt(mode, 8));
       var runtime =
           new Settings.Runtime(
               count("mcmux.event-loops"), enumValue("mcmux.transport", Settings.Transport.class));

@@ -316,7 +316,20 @@ public final class McmuxServer implements AutoCloseable {
               ? new DomainSocketAddress(path.toString())
               : UnixDomainSocketAddress.of(path);
       listeners.add(bind(transport.serverDomainSocketChannel(), address));
+      Files.setPosixFilePermissions(path, permissions(listen.unixSocketMode()));
     }
+  }
+
+  private static java.util.Set<java.nio.file.attribute.PosixFilePermission> permissions(int mode) {
+    var all = java.nio.file.attribute.PosixFilePermission.values();
+    var out = java.util.EnumSet.noneOf(java.nio.file.attribute.PosixFilePermission.class);
+    // values() runs OWNER_READ .. OTHERS_EXECUTE, i.e. from bit 8 down to bit 0.
+    for (int i = 0; i < all.length; i++) {
+      if ((mode & (1 << (8 - i))) != 0) {
+        out.add(all[i]);
+      }
+    }
+    return out;
   }
 
   private Channel bind(Class<? extends ServerChannel> type, SocketAddress address)

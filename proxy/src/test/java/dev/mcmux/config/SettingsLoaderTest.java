@@ -163,7 +163,7 @@ class SettingsLoaderTest {
     for (String path : SettingsLoader.settingPaths()) {
       assertTrue(names.add(SettingsLoader.envVarName(path)), path);
     }
-    assertEquals(41, names.size());
+    assertEquals(42, names.size());
   }
 
   @Test

@@ -117,9 +117,17 @@ class ClientBehaviourIT {
   }
 
   @Test
-  void unixSocketListenerServesClientsBesideTcp() {
+  void unixSocketListenerServesClientsBesideTcp() throws java.io.IOException {
     Path socketFile = dir.resolve("mcmux.sock");
-    try (McmuxHarness mcmux = mcmux().set("mcmux.unix-socket", socketFile.toString()).start()) {
+    try (McmuxHarness mcmux =
+        mcmux()
+            .set("mcmux.unix-socket", socketFile.toString())
+            .set("mcmux.unix-socket-mode", "0660")
+            .start()) {
+      assertEquals(
+          "rw-rw----",
+          java.nio.file.attribute.PosixFilePermissions.toString(
+              java.nio.file.Files.getPosixFilePermissions(socketFile)));
       try (TextClient unix = TextClient.connectUnix(socketFile);
           TextClient tcp = mcmux.client()) {
         unix.send("set unix:k 0 0 4\r\nunix\r\n");
