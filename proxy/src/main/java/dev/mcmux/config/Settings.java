@@ -38,7 +38,9 @@ public record Settings(
       Duration reconnectBackoffMin,
       Duration reconnectBackoffMax,
       /** 0 means: read {@code item_size_max} from the server's {@code stats settings}. */
-      long itemSizeMax) {}
+      long itemSizeMax,
+      /** Silence with requests pending after which one extra request wakes a stalled server. */
+      Duration stallNudgeAfter) {}
 
   /** How mcmux authenticates the server and, optionally, itself. */
   public record Tls(

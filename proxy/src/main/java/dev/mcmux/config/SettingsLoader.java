@@ -125,6 +125,7 @@ public final class SettingsLoader {
     line(out, "upstream.keepalive-interval", duration(u.keepaliveInterval()));
     line(out, "upstream.reconnect-backoff-min", duration(u.reconnectBackoffMin()));
     line(out, "upstream.reconnect-backoff-max", duration(u.reconnectBackoffMax()));
+    line(out, "upstream.stall-nudge-after", duration(u.stallNudgeAfter()));
     line(
         out,
         "upstream.item-size-max",
@@ -467,6 +468,12 @@ public final class SettingsLoader {
                 + SettingsLoader.duration(backoffMin)
                 + ")");
       }
+      Duration stallNudge = duration("mcmux.upstream.stall-nudge-after");
+      if (stallNudge.compareTo(duration("mcmux.upstream.request-timeout")) >= 0) {
+        throw new InvalidSettingException(
+            "mcmux.upstream.stall-nudge-after",
+            "must be shorter than mcmux.upstream.request-timeout");
+      }
       long itemSizeMax = size0("mcmux.upstream.item-size-max");
       if (itemSizeMax != 0 && (itemSizeMax < ITEM_SIZE_MIN || itemSizeMax > ITEM_SIZE_MAX)) {
         throw new InvalidSettingException(
@@ -482,7 +489,8 @@ public final class SettingsLoader {
           duration("mcmux.upstream.keepalive-interval"),
           backoffMin,
           backoffMax,
-          itemSizeMax);
+          itemSizeMax,
+          stallNudge);
     }
 
     private Settings.Tls tls() {

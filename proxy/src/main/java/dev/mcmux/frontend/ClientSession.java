@@ -73,6 +73,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   private long heldBytes;
 
   private boolean stopDecoding;
+  private boolean sawFirstByte;
   private boolean inputShutdown;
   private boolean paused;
 
@@ -122,6 +123,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       return;
     }
     metrics.bytes(ProxyMetrics.Direction.CLIENT_IN, in.readableBytes());
+    if (!sawFirstByte && in.isReadable()) {
+      sawFirstByte = true;
+      if (in.getByte(in.readerIndex()) == (byte) 0x80) {
+        // memcached would switch this connection to the binary protocol, which mcmux does not
+        // speak yet; read as text, a binary value could run as commands on the shared cache.
+        in.release();
+        closeNow(CloseReason.UNSUPPORTED_PROTOCOL);
+        return;
+      }
+    }
     cumulation =
         cumulation == null
             ? in
@@ -1089,6 +1100,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     CLIENT_BUDGET,
     GLOBAL_BUDGET,
     READ_TIMEOUT,
+    UNSUPPORTED_PROTOCOL,
     SHUTDOWN
   }
 

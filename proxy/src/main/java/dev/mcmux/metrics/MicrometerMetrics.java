@@ -27,6 +27,7 @@ public final class MicrometerMetrics implements ProxyMetrics {
   private final ConcurrentHashMap<String, Counter> handshakes = new ConcurrentHashMap<>();
   private final Timer handshakeDuration;
   private final Counter downNodeMisses;
+  private final Counter nudges;
   private final Counter reloadOk;
   private final Counter reloadFailed;
 
@@ -73,6 +74,10 @@ public final class MicrometerMetrics implements ProxyMetrics {
     downNodeMisses =
         Counter.builder("mcmux.multiget.down.node.misses")
             .description("Keys of multi-key gets answered as misses because their node was down")
+            .register(registry);
+    nudges =
+        Counter.builder("mcmux.upstream.nudges")
+            .description("Extra requests sent to wake a node that was silent with requests pending")
             .register(registry);
     reloadOk = reloads("success");
     reloadFailed = reloads("failure");
@@ -148,6 +153,11 @@ public final class MicrometerMetrics implements ProxyMetrics {
   @Override
   public void reload(boolean success) {
     (success ? reloadOk : reloadFailed).increment();
+  }
+
+  @Override
+  public void nudge() {
+    nudges.increment();
   }
 
   @Override

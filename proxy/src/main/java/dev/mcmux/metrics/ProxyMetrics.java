@@ -49,6 +49,9 @@ public interface ProxyMetrics {
   /** Requests written upstream and not yet answered: +1 on write, -1 on answer. */
   void pendingDelta(int delta);
 
+  /** A silent upstream connection with requests pending was sent an extra request. */
+  void nudge();
+
   /** Keys of a multi-key get answered as misses because their node could not be reached. */
   void downNodeMisses(int keys);
 
@@ -106,5 +109,8 @@ public interface ProxyMetrics {
 
         @Override
         public void downNodeMisses(int keys) {}
+
+        @Override
+        public void nudge() {}
       };
 }

@@ -50,6 +50,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   private final ProxyMetrics metrics;
   private final String name;
   private final long requestTimeoutNanos;
+  private final long nudgeAfterNanos;
   private final long keepaliveNanos;
   private final ArrayDeque<PendingRequest> pending = new ArrayDeque<>();
   private final AsciiResponseFramer framer;
@@ -78,6 +79,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       ProxyMetrics metrics,
       String name,
       long requestTimeoutNanos,
+      long nudgeAfterNanos,
       long keepaliveNanos,
       long maxValueBytes) {
     this.channel = channel;
@@ -86,6 +88,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     this.metrics = metrics;
     this.name = name;
     this.requestTimeoutNanos = requestTimeoutNanos;
+    this.nudgeAfterNanos = nudgeAfterNanos;
     this.keepaliveNanos = keepaliveNanos;
     this.framer = new AsciiResponseFramer(Math.max(maxValueBytes, 1L << 20) * 2);
     this.lastReadNanos = System.nanoTime();
@@ -205,7 +208,10 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
 
   /** Starts the timer that watches the head request and keeps idle connections alive. */
   void startWatchdog() {
-    long period = Math.max(TimeUnit.MILLISECONDS.toNanos(10), requestTimeoutNanos / 4);
+    long period =
+        Math.max(
+            TimeUnit.MILLISECONDS.toNanos(10),
+            Math.min(requestTimeoutNanos / 4, nudgeAfterNanos / 2));
     watchdog =
         channel
             .eventLoop()
@@ -221,9 +227,10 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       long waited = now - lastReadNanos;
       if (waited >= requestTimeoutNanos) {
         close("request timed out after " + TimeUnit.NANOSECONDS.toMillis(waited) + " ms");
-      } else if (waited >= requestTimeoutNanos / 2 && !nudged) {
+      } else if (waited >= nudgeAfterNanos && !nudged) {
         // One extra write wakes a memcached stuck on bytes OpenSSL already decrypted (DESIGN.md).
         nudged = true;
+        metrics.nudge();
         probe();
       }
     } else if (now - lastWriteNanos >= keepaliveNanos) {

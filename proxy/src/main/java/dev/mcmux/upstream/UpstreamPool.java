@@ -239,6 +239,7 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
             metrics,
             name,
             settings.requestTimeout().toNanos(),
+            settings.stallNudgeAfter().toNanos(),
             settings.keepaliveInterval().toNanos(),
             node.itemSizeMax());
     ch.pipeline().addLast("upstream", conn);

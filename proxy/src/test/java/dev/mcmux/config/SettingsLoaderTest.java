@@ -59,7 +59,8 @@ class SettingsLoaderTest {
             Duration.ofSeconds(30),
             Duration.ofMillis(100),
             Duration.ofSeconds(10),
-            0),
+            0,
+            Duration.ofMillis(250)),
         s.upstream());
     assertEquals(
         new Settings.Tls(
@@ -163,7 +164,7 @@ class SettingsLoaderTest {
     for (String path : SettingsLoader.settingPaths()) {
       assertTrue(names.add(SettingsLoader.envVarName(path)), path);
     }
-    assertEquals(42, names.size());
+    assertEquals(43, names.size());
   }
 
   @Test
