@@ -56,6 +56,13 @@ public final class Differential implements AutoCloseable {
   private static final byte[] SENTINEL_REQUEST =
       ascii("set __sentinel 0 0 1\r\nS\r\nget __sentinel\r\n");
   private static final byte[] SENTINEL_ANSWER_BYTES = ascii(SENTINEL_ANSWER);
+
+  /** The sentinel sent after the finisher: another value, so a late first answer is no match. */
+  private static final byte[] SECOND_SENTINEL_REQUEST =
+      ascii("set __sentinel 0 0 1\r\nT\r\nget __sentinel\r\n");
+
+  private static final byte[] SECOND_SENTINEL_ANSWER =
+      ascii("STORED\r\nVALUE __sentinel 0 1\r\nT\r\nEND\r\n");
   private static final byte[] SETUP = ascii("verbosity 0\r\nflush_all\r\n");
   private static final byte[] SETUP_ANSWER = ascii("OK\r\nOK\r\n");
 
@@ -138,7 +145,12 @@ public final class Differential implements AutoCloseable {
     /** One write call per byte. */
     SINGLE_BYTES,
     /** Writes of 1 to 64 bytes, sizes from a seeded generator. */
-    SMALL_CHUNKS;
+    SMALL_CHUNKS,
+    /**
+     * One write, then the client shuts its side down ({@code printf ... | nc -N}) and sends no
+     * sentinel: the server should answer every complete request and then close.
+     */
+    HALF_CLOSE;
 
     /** Byte by byte for short requests, small chunks for long ones. */
     public static Delivery splitFor(byte[] request) {
@@ -369,6 +381,7 @@ public final class Differential implements AutoCloseable {
     private boolean eof;
     private boolean closing;
     private long lastDataNanos;
+    private byte[] sentinelAnswer = SENTINEL_ANSWER_BYTES;
 
     Exchange(int port) {
       peer = port == direct.port() ? "memcached" : "mcmux";
@@ -455,6 +468,15 @@ public final class Differential implements AutoCloseable {
       try {
         switch (delivery) {
           case ONE_WRITE -> out.write(request);
+          case HALF_CLOSE -> {
+            synchronized (this) {
+              sentinelAnswer = null;
+            }
+            out.write(request);
+            out.flush();
+            socket.shutdownOutput();
+            return;
+          }
           case SINGLE_BYTES -> {
             for (byte b : request) {
               out.write(b);
@@ -477,7 +499,8 @@ public final class Differential implements AutoCloseable {
     }
 
     /**
-     * Waits until the side hung up, answered the sentinel, or said nothing for {@code quiet}.
+     * Waits until the side hung up, answered the latest sentinel, or said nothing for {@code
+     * quiet}; bytes waiting in the socket (a reader held up by a collector pause) are not quiet.
      *
      * @throws AssertionError if it is still talking after {@link #MAX_ANSWER_TIME}
      */
@@ -488,7 +511,10 @@ public final class Differential implements AutoCloseable {
         long now = System.nanoTime();
         long quietEnd = Math.max(lastDataNanos, start) + quiet.toNanos();
         if (now >= quietEnd) {
-          return;
+          if (unreadBytes() == 0) {
+            return;
+          }
+          quietEnd = now + TimeUnit.MILLISECONDS.toNanos(10);
         }
         if (now >= deadline) {
           throw new AssertionError(
@@ -506,13 +532,16 @@ public final class Differential implements AutoCloseable {
     /** Writes the finisher and the sentinel again, unless the side hung up. */
     void finish() {
       synchronized (this) {
-        if (eof) {
+        if (eof || sentinelAnswer == null) {
           return;
         }
       }
       try {
+        synchronized (this) {
+          sentinelAnswer = SECOND_SENTINEL_ANSWER;
+        }
         out.write(FINISHER);
-        out.write(SENTINEL_REQUEST);
+        out.write(SECOND_SENTINEL_REQUEST);
         out.flush();
       } catch (IOException e) {
         // It hung up meanwhile: its answer says so.
@@ -524,8 +553,19 @@ public final class Differential implements AutoCloseable {
     }
 
     private boolean endsWithSentinel() {
-      int n = SENTINEL_ANSWER_BYTES.length;
-      return size >= n && Arrays.equals(received, size - n, size, SENTINEL_ANSWER_BYTES, 0, n);
+      if (sentinelAnswer == null) {
+        return false;
+      }
+      int n = sentinelAnswer.length;
+      return size >= n && Arrays.equals(received, size - n, size, sentinelAnswer, 0, n);
+    }
+
+    private int unreadBytes() {
+      try {
+        return in.available();
+      } catch (IOException e) {
+        return 0;
+      }
     }
 
     synchronized Answer answer() {
