@@ -230,8 +230,8 @@ public final class Differential implements AutoCloseable {
    *     which mcmux does not (an exemption), so only a completed block gives comparable answers
    */
   public Result run(byte[] request, Delivery delivery, long seed, boolean finish) {
-    try (Exchange a = new Exchange(direct.port());
-        Exchange b = new Exchange(mcmux.port())) {
+    try (Exchange a = new Exchange(direct.port(), true);
+        Exchange b = new Exchange(mcmux.port(), true)) {
       Future<?> other = executor.submit(() -> a.deliver(request, delivery, seed));
       b.deliver(request, delivery, seed);
       join(other);
@@ -267,8 +267,30 @@ public final class Differential implements AutoCloseable {
   }
 
   private Answer runOne(int port, byte[] request, Delivery delivery, long seed) {
-    try (Exchange e = new Exchange(port)) {
+    try (Exchange e = new Exchange(port, true)) {
       e.deliver(request, delivery, seed);
+      e.await(QUIET);
+      return e.answer();
+    }
+  }
+
+  /**
+   * Sends {@code request} as the very first bytes of a new connection to mcmux, with no setup and
+   * no sentinel, and returns what it answered within a quiet period; memcached decides the protocol
+   * of a connection by its first byte.
+   */
+  public Answer mcmuxFirstBytes(byte[] request) {
+    return firstBytes(mcmux.port(), request);
+  }
+
+  /** Like {@link #mcmuxFirstBytes}, to the plain memcached; it must not store anything. */
+  public Answer memcachedFirstBytes(byte[] request) {
+    return firstBytes(direct.port(), request);
+  }
+
+  private Answer firstBytes(int port, byte[] request) {
+    try (Exchange e = new Exchange(port, false)) {
+      e.deliver(request, Delivery.ONE_WRITE, 0, false);
       e.await(QUIET);
       return e.answer();
     }
@@ -383,7 +405,7 @@ public final class Differential implements AutoCloseable {
     private long lastDataNanos;
     private byte[] sentinelAnswer = SENTINEL_ANSWER_BYTES;
 
-    Exchange(int port) {
+    Exchange(int port, boolean setup) {
       peer = port == direct.port() ? "memcached" : "mcmux";
       socket = new Socket();
       try {
@@ -391,7 +413,9 @@ public final class Differential implements AutoCloseable {
         socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 2_000);
         out = socket.getOutputStream();
         in = socket.getInputStream();
-        setup();
+        if (setup) {
+          setup();
+        }
       } catch (IOException e) {
         closeQuietly();
         throw new UncheckedIOException("cannot open a connection to " + peer, e);
@@ -465,6 +489,16 @@ public final class Differential implements AutoCloseable {
 
     /** Writes the request as {@code delivery} says, then the sentinel request. */
     void deliver(byte[] request, Delivery delivery, long seed) {
+      deliver(request, delivery, seed, true);
+    }
+
+    /** Writes the request as {@code delivery} says, then the sentinel request if asked to. */
+    void deliver(byte[] request, Delivery delivery, long seed, boolean sentinel) {
+      if (!sentinel) {
+        synchronized (this) {
+          sentinelAnswer = null;
+        }
+      }
       try {
         switch (delivery) {
           case ONE_WRITE -> out.write(request);
@@ -491,7 +525,9 @@ public final class Differential implements AutoCloseable {
             }
           }
         }
-        out.write(SENTINEL_REQUEST);
+        if (sentinel) {
+          out.write(SENTINEL_REQUEST);
+        }
         out.flush();
       } catch (IOException e) {
         // The side hung up while we wrote: what it answered before that is still read.
