@@ -69,6 +69,7 @@ class AsciiFuzzDifferentialIT {
     long deadline = System.nanoTime() + BUDGET.toNanos();
     int ran = 0;
     int rejected = 0;
+    int unfinished = 0;
     for (int i = 0; i < CASES && System.nanoTime() < deadline; i++) {
       byte[] request = generator.next();
       rejected += generator.rejected;
@@ -79,7 +80,18 @@ class AsciiFuzzDifferentialIT {
       }
       String where = "seed " + SEED + " case " + i + " (" + delivery + ")";
       Result r = diff.run(request, delivery, chunkSeed, true);
-      if (!r.same()) {
+      if (!r.same() && stillInsideDataBlock(r)) {
+        // The finisher was too short; memcached holds the answers queued before the block.
+        unfinished++;
+        if (!startsWith(r.mcmux().bytes(), r.memcached().bytes())) {
+          throw new AssertionError(
+              where
+                  + ": memcached's answer is not the start of mcmux's.\n  request: \""
+                  + Differential.escape(request)
+                  + "\"\n  "
+                  + r);
+        }
+      } else if (!r.same()) {
         throw new AssertionError(
             where
                 + ": memcached and mcmux differ.\n  request: \""
@@ -101,8 +113,27 @@ class AsciiFuzzDifferentialIT {
       ran++;
     }
     System.out.println(
-        "AsciiFuzzDifferentialIT ran " + ran + " pipelines, regenerated " + rejected + " rejected");
+        "AsciiFuzzDifferentialIT ran "
+            + ran
+            + " pipelines ("
+            + unfinished
+            + " left inside a data block), regenerated "
+            + rejected
+            + " rejected ones");
     assertTrue(ran >= Math.min(ONLY >= 0 ? 1 : 50, CASES), "only " + ran + " pipelines ran");
+  }
+
+  /** Both sides still open, neither answered a sentinel: both inside the same long data block. */
+  private static boolean stillInsideDataBlock(Result r) {
+    return !r.memcached().closed()
+        && !r.mcmux().closed()
+        && !r.memcached().sentinelAnswered()
+        && !r.mcmux().sentinelAnswered();
+  }
+
+  private static boolean startsWith(byte[] bytes, byte[] prefix) {
+    return bytes.length >= prefix.length
+        && java.util.Arrays.equals(bytes, 0, prefix.length, prefix, 0, prefix.length);
   }
 
   /** Makes mutated pipelines of memcached requests from a seeded generator. */
@@ -399,9 +430,22 @@ class AsciiFuzzDifferentialIT {
           if (token != null && timeSensitive(TIMED[w], token)) {
             return false;
           }
+          String length = w < 6 ? token(s, at, 4) : null;
+          if (length != null && longSwallow(length)) {
+            return false;
+          }
         }
       }
       return true;
+    }
+
+    /**
+     * Whether a storage command's length would leave a data block open longer than the finisher:
+     * memcached holds its answers until such a block is complete (an exemption).
+     */
+    private static boolean longSwallow(String token) {
+      int length = (int) strtol(token);
+      return length > Differential.FINISHER_BYTES - 1000 && length <= Integer.MAX_VALUE - 2;
     }
 
     /** Token {@code index} of the line that starts at {@code at}, as memcached splits it. */
