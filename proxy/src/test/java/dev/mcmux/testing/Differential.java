@@ -32,7 +32,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * with the sentinel's answer (which nothing else produces), or after a quiet period: the last
  * happens only when the request left the server reading a data block that swallowed the sentinel.
  * When the answers differ, both sides get a longer quiet period before the result is final, so a
- * slow side is not mistaken for a different one.
+ * slow side is not mistaken for a different one. Optionally a data block left open is finished with
+ * short lines and a second sentinel ({@link #run(byte[], Delivery, long, boolean)}); {@link
+ * Delivery#HALF_CLOSE} instead shuts the client's sending side and waits for the close; {@link
+ * #mcmuxFirstBytes} sends a request as the first bytes of a connection, with no setup at all.
  *
  * <p>Both servers see exactly the same requests, so they stay in lockstep: even the CAS counter,
  * which {@code gets} shows and no flush resets, has the same value on both. A request that only one
@@ -44,9 +47,9 @@ public final class Differential implements AutoCloseable {
   public static final int ITEM_SIZE_MAX = 1024;
 
   /**
-   * The largest value both memcacheds store under a one-byte key with flags 0: memcached's own
-   * limit is item_size_max minus its item header. Values from here to {@link #ITEM_SIZE_MAX} are
-   * forwarded by mcmux and refused by its upstream.
+   * The largest value memcached 1.6.18 stores under a one-byte key with flags 0: its own limit is
+   * item_size_max minus its item header. Values from here to {@link #ITEM_SIZE_MAX} are forwarded
+   * by mcmux and refused by its upstream.
    */
   public static final int LARGEST_STORED_VALUE = 964;
 
