@@ -29,7 +29,8 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>The seed is printed and named in every failure; rerun one with {@code
  * -Dmcmux.fuzz.seed=<seed>} (and {@code -Dmcmux.fuzz.only=<case>} to send only that pipeline).
  * {@code -Dmcmux.fuzz.cases=<n>} sets how many pipelines run, {@code
- * -Dmcmux.fuzz.budget-seconds=<s>} the most time they may take (45 s unless set).
+ * -Dmcmux.fuzz.budget-seconds=<s>} the most time they may take (45 s unless set), {@code
+ * -Dmcmux.fuzz.max-mutations=<n>} how many mutations a pipeline gets at most (4 unless set).
  *
  * <p>Generated pipelines avoid what {@link AsciiDifferentialIT} lists as exemptions (meta commands,
  * refused commands, stats, keys over 250 bytes, lines over 2048 bytes) and whatever memcached
@@ -43,6 +44,7 @@ class AsciiFuzzDifferentialIT {
   private static final int CASES = Integer.getInteger("mcmux.fuzz.cases", 300);
   private static final long SEED = Long.getLong("mcmux.fuzz.seed", System.nanoTime());
   private static final int ONLY = Integer.getInteger("mcmux.fuzz.only", -1);
+  private static final int MAX_MUTATIONS = Integer.getInteger("mcmux.fuzz.max-mutations", 4);
   private static final Duration BUDGET =
       Duration.ofSeconds(Long.getLong("mcmux.fuzz.budget-seconds", 45));
 
@@ -239,7 +241,7 @@ class AsciiFuzzDifferentialIT {
       for (byte b : out.toByteArray()) {
         bytes.add(b);
       }
-      int mutations = random.nextInt(5);
+      int mutations = random.nextInt(MAX_MUTATIONS + 1);
       for (int i = 0; i < mutations; i++) {
         mutate(bytes);
       }
