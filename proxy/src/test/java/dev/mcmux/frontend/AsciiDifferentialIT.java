@@ -66,8 +66,8 @@ import org.junit.jupiter.api.io.TempDir;
  * value of 965..1024 bytes       | SERVER_ERROR object too large   | forwards it; the upstream answers  | equal answers: compared below;
  * (slab limit .. item_size_max)  | for cache                       | the same error                     | mcmux checks item_size_max only
  * bget                           | get                             | get                                | equal: compared below
- * first byte 0x80 (binary        | speaks the binary protocol on   | parses ASCII: a binary request's   | binary not supported yet (open:
- * protocol)                      | that connection                 | bytes are read as text lines       | see the test)
+ * first byte 0x80 (binary        | speaks the binary protocol on   | not binary (today it reads the     | binary not supported yet; OPEN:
+ * protocol)                      | that connection                 | bytes as text lines)               | should refuse, see the test
  * </pre>
  *
  * <p>Cases avoid what depends on timing in memcached itself: exptimes are 0, negative, or far
@@ -524,7 +524,9 @@ class AsciiDifferentialIT {
 
   /**
    * Requests sent in one write by a client that then shuts down its sending side, as {@code printf
-   * ... | nc -N} does: both must answer every complete request and close.
+   * ... | nc -N} does: both must answer every complete request and close. Open: with more requests
+   * in flight than max-outstanding-per-client (1024), mcmux drops the rest of its answers, so the
+   * pipelines here stay under that.
    */
   private static List<Case> halfClosed() {
     List<Case> c = new ArrayList<>();
@@ -572,10 +574,11 @@ class AsciiDifferentialIT {
   }
 
   /**
-   * memcached speaks binary to a connection whose first byte is 0x80. mcmux does not speak binary
-   * yet and reads those bytes as text: a binary NOOP holds an LF (its opcode), so mcmux answers the
-   * "line" before it with ERROR. Open question for the proxy: refuse such a connection instead,
-   * since the values of binary requests would be parsed as ASCII commands.
+   * memcached speaks binary to a connection whose first byte is 0x80; mcmux does not speak binary
+   * yet. Open: mcmux reads such a connection as text, so the bytes of a binary request become
+   * command lines (a binary set whose value holds "\r\nflush_all\r\n" runs flush_all); the
+   * decoder's caller should refuse such a connection. Asserted here only what holds either way:
+   * memcached answers a binary NOOP in binary, mcmux never answers in binary.
    */
   @Test
   void binaryProtocolIsNotSpokenYet() {
@@ -586,8 +589,10 @@ class AsciiDifferentialIT {
     noopResponse[0] = (byte) 0x81;
     assertEquals(
         new Answer(noopResponse, false).describe(), diff.memcachedFirstBytes(noop).describe());
-    assertEquals(
-        new Answer(bytes("ERROR\r\n"), false).describe(), diff.mcmuxFirstBytes(noop).describe());
+    Answer mcmux = diff.mcmuxFirstBytes(noop);
+    assertTrue(
+        mcmux.bytes().length == 0 || mcmux.bytes()[0] != (byte) 0x81,
+        () -> "mcmux answered in binary: " + mcmux);
   }
 
   @TestFactory
