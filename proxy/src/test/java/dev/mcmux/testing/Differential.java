@@ -79,6 +79,7 @@ public final class Differential implements AutoCloseable {
 
   private static final Duration QUIET = Duration.ofMillis(200);
   private static final Duration SETTLE_QUIET = Duration.ofMillis(1500);
+  private static final Duration LONE_QUIET = Duration.ofMillis(400);
   private static final Duration MAX_ANSWER_TIME = Duration.ofSeconds(20);
   private static final Duration SETUP_TIMEOUT = Duration.ofSeconds(5);
   private static final int SMALL_CHUNK_MAX = 64;
@@ -279,6 +280,10 @@ public final class Differential implements AutoCloseable {
     try (Exchange e = new Exchange(port, true)) {
       e.deliver(request, delivery, seed);
       e.await(QUIET);
+      if (!e.answeredSentinel()) {
+        // No other side to compare with, so no settle round: give a slow side more time here.
+        e.await(LONE_QUIET);
+      }
       return e.answer();
     }
   }
@@ -301,6 +306,7 @@ public final class Differential implements AutoCloseable {
     try (Exchange e = new Exchange(port, false)) {
       e.deliver(request, Delivery.ONE_WRITE, 0, false);
       e.await(QUIET);
+      e.await(LONE_QUIET);
       return e.answer();
     }
   }
