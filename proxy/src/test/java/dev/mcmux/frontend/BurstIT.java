@@ -53,7 +53,19 @@ class BurstIT {
     mcmux =
         McmuxHarness.inFrontOf(memcached.port(), pki.caFile())
             .set("mcmux.upstream.request-timeout", REQUEST_TIMEOUT.toSeconds() + "s")
+            // The stall safety net would hide a stall; here it may only fire after 10 s of
+            // silence, which the assertion below turns into a failure.
+            .set("mcmux.upstream.stall-nudge-after", "10s")
             .start();
+  }
+
+  @org.junit.jupiter.api.AfterEach
+  void memcachedNeverStalled() {
+    String metrics = mcmux.server().scrapeMetrics();
+    org.junit.jupiter.api.Assertions.assertTrue(
+        metrics.contains("mcmux_upstream_nudges_total 0.0"),
+        "memcached went silent with requests pending (a TLS stall?): "
+            + metrics.lines().filter(l -> l.startsWith("mcmux_upstream_nudges")).toList());
   }
 
   @AfterAll
