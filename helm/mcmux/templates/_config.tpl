@@ -25,6 +25,8 @@ mcmux {
     connections-per-loop = {{ int $v.upstream.connectionsPerLoop }}
     connect-timeout = {{ $v.upstream.connectTimeout }}
     request-timeout = {{ $v.upstream.requestTimeout }}
+    placement = {{ $v.upstream.placement | default "libmemcached" }}
+    discovery = {{ $v.upstream.discovery | default "static" }}
   }
   tls {
 {{- if $v.tls.caSecret.name }}
@@ -48,7 +50,13 @@ mcmux {
   admin {
     # All interfaces: the kubelet's probes and Prometheus use the pod IP.
     listen = {{ include "mcmux.adminAddress" . | toJson }}
+    readiness = {{ $v.admin.readiness | default "any" }}
   }
+  shutdown {
+    drain-delay = {{ $v.shutdown.drainDelay | default "0s" }}
+    grace-period = {{ $v.shutdown.gracePeriod | default "20s" }}
+  }
+  log.format = {{ $v.log.format | default "text" }}
 {{- with $v.extraConfig }}
   # extraConfig (from the values)
 {{ . | trim | indent 2 }}
