@@ -74,10 +74,6 @@ public final class ConfigPoller implements AutoCloseable {
 
   private static final long LOG_REPEAT_NANOS = TimeUnit.SECONDS.toNanos(30);
   private static final long CLOSE_WAIT_SECONDS = 5;
-  private static final byte[] CONFIG_GET =
-      "config get cluster\r\n".getBytes(StandardCharsets.US_ASCII);
-  private static final byte[] LEGACY_GET =
-      "get AmazonElastiCache:cluster\r\n".getBytes(StandardCharsets.US_ASCII);
 
   /** Receives the configs to apply and every failure, on the poller's event loop. */
   public interface Listener {
@@ -142,15 +138,15 @@ public final class ConfigPoller implements AutoCloseable {
 
   /** The two ways of asking; the legacy one only after the endpoint rejected the first. */
   private enum Request {
-    CONFIG_GET("config get cluster", CONFIG_GET),
-    LEGACY_GET("get AmazonElastiCache:cluster", LEGACY_GET);
+    CONFIG_GET("config get cluster"),
+    LEGACY_GET("get AmazonElastiCache:cluster");
 
     final String text;
     final byte[] bytes;
 
-    Request(String text, byte[] bytes) {
+    Request(String text) {
       this.text = text;
-      this.bytes = bytes;
+      this.bytes = (text + "\r\n").getBytes(StandardCharsets.US_ASCII);
     }
   }
 
@@ -289,7 +285,10 @@ public final class ConfigPoller implements AutoCloseable {
     if (closed || current != null) {
       return;
     }
+    // Current before connecting: with epoll a refused connect, and the handshake failure that
+    // comes with it, can be reported before connect() even returns.
     Connection conn = new Connection();
+    current = conn;
     ChannelFuture cf =
         bootstrap
             .clone()
@@ -297,6 +296,7 @@ public final class ConfigPoller implements AutoCloseable {
                 new ChannelInitializer<Channel>() {
                   @Override
                   protected void initChannel(Channel ch) {
+                    conn.channel = ch;
                     // Made here, inside the pipeline, so closing the channel always frees it.
                     SslHandler ssl = tls.newHandler(ch.alloc(), endpoint.host(), endpoint.port());
                     ch.pipeline().addLast("tls", ssl);
@@ -307,7 +307,8 @@ public final class ConfigPoller implements AutoCloseable {
                             hf -> {
                               if (hf.isSuccess()) {
                                 ready(conn);
-                              } else {
+                              } else if (conn.connected) {
+                                // Unconnected, the connect listener says why, more precisely.
                                 conn.fail("TLS handshake failed: " + describe(hf.cause()));
                               }
                             });
@@ -315,14 +316,29 @@ public final class ConfigPoller implements AutoCloseable {
                 })
             .connect(endpoint.host(), endpoint.port());
     conn.channel = cf.channel();
-    current = conn;
+    if (conn.ended) {
+      conn.channel.close();
+      return;
+    }
+    // Each stage reports its own failure: the connect, then the handshake (which fails when the
+    // channel closes during it), then the established connection. Netty completes the connect
+    // future before the channel becomes active and starts the handshake.
     cf.addListener(
         f -> {
-          if (!f.isSuccess()) {
+          if (f.isSuccess()) {
+            conn.connected = true;
+          } else {
             conn.fail("connect failed: " + describe(f.cause()));
           }
         });
-    conn.channel.closeFuture().addListener(f -> conn.fail("connection closed by the endpoint"));
+    conn.channel
+        .closeFuture()
+        .addListener(
+            f -> {
+              if (conn.ready) {
+                conn.fail("connection closed by the endpoint");
+              }
+            });
   }
 
   private void ready(Connection conn) {
@@ -540,18 +556,24 @@ public final class ConfigPoller implements AutoCloseable {
     }
   }
 
-  /** The innermost useful message: TLS and decoder failures arrive wrapped. */
+  /**
+   * The innermost message: TLS failures arrive wrapped ("General OpenSslEngine problem" around "No
+   * subject alternative DNS name matching ...").
+   */
   static String describe(Throwable cause) {
-    Throwable t = cause;
-    while (t.getCause() != null && (t instanceof DecoderException || t.getMessage() == null)) {
-      t = t.getCause();
+    String message = null;
+    for (Throwable t = cause; t != null; t = t.getCause() == t ? null : t.getCause()) {
+      if (t.getMessage() != null && !(t instanceof DecoderException)) {
+        message = t.getMessage();
+      }
     }
-    return t.getMessage() != null ? t.getMessage() : t.getClass().getSimpleName();
+    return message != null ? message : cause.getClass().getSimpleName();
   }
 
   /** One TLS connection to the endpoint: the pipeline's last handler and its request state. */
   private final class Connection extends ChannelInboundHandlerAdapter {
     Channel channel;
+    boolean connected;
     boolean ready;
     boolean legacy;
     boolean ended;
@@ -565,7 +587,9 @@ public final class ConfigPoller implements AutoCloseable {
       }
       ended = true;
       cancelTimeout();
-      channel.close();
+      if (channel != null) {
+        channel.close();
+      }
       connectionLost(this, reason);
     }
 
@@ -585,8 +609,12 @@ public final class ConfigPoller implements AutoCloseable {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-      // Before the handshake completes its own listener reports the failure, more precisely.
-      fail(ready ? describe(cause) : "TLS handshake failed: " + describe(cause));
+      if (ready) {
+        fail(describe(cause));
+      } else {
+        // The failed handshake's listener reports it.
+        ctx.close();
+      }
     }
   }
 }

@@ -24,9 +24,15 @@ final class ConfigReplyDecoder extends ByteToMessageDecoder {
 
   @Override
   protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-    ConfigReply reply;
-    while ((reply = decodeOne(in)) != null) {
-      out.add(reply);
+    try {
+      ConfigReply reply;
+      while ((reply = decodeOne(in)) != null) {
+        out.add(reply);
+      }
+    } catch (MalformedClusterConfigException e) {
+      // The connection is about to close; decoding the same bytes again on close helps nobody.
+      in.skipBytes(in.readableBytes());
+      throw e;
     }
   }
 

@@ -209,6 +209,7 @@ class ClusterConfigTest {
   @ParameterizedTest(name = "{0}")
   @CsvSource(
       delimiter = ';',
+      quoteCharacter = '"',
       value = {
         "length too short; CONFIG cluster 0 5\\r\\n1\\nn.test|10.0.0.1|1\\n\\r\\nEND\\r\\n; not followed by",
         "length too long; CONFIG cluster 0 99\\r\\n1\\nn.test|10.0.0.1|1\\n\\r\\nEND\\r\\n; incomplete",

@@ -15,6 +15,8 @@ import dev.mcmux.upstream.NettyTransport;
 import dev.mcmux.upstream.TlsContextFactory;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
@@ -365,6 +367,9 @@ class ConfigPollerIT {
     // 127.0.0.1 is in the certificate too, so only a check of the name can refuse this one.
     Throwable refused = handshake(new HostPort("0001-001.elsewhere.test", endpoint.port()));
     assertNotNull(refused, "a name the certificate does not cover is refused");
+    assertTrue(
+        ConfigPoller.describe(refused).contains("0001-001.elsewhere.test"),
+        ConfigPoller.describe(refused));
   }
 
   /** Connects as mcmux would to {@code address}; returns why the handshake failed, or null. */
@@ -382,6 +387,14 @@ class ConfigPollerIT {
                     SslHandler ssl = tls.newHandler(c.alloc(), address.host(), address.port());
                     handshake.set(ssl.handshakeFuture());
                     c.pipeline().addLast(ssl);
+                    c.pipeline()
+                        .addLast(
+                            new ChannelInboundHandlerAdapter() {
+                              @Override
+                              public void exceptionCaught(ChannelHandlerContext ctx, Throwable e) {
+                                ctx.close(); // The handshake future says what went wrong.
+                              }
+                            });
                   }
                 })
             .connect(address.host(), address.port())
