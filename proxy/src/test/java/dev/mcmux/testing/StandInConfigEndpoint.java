@@ -202,18 +202,17 @@ public final class StandInConfigEndpoint implements AutoCloseable {
         count(request);
         return;
       }
-      String answer;
-      switch (request) {
-        case "config get cluster" -> {
-          configGets.incrementAndGet();
-          answer = legacyOnly ? "ERROR\r\n" : reply("CONFIG cluster 0 ", nextBody());
-        }
-        case "get AmazonElastiCache:cluster" -> {
-          legacyGets.incrementAndGet();
-          answer = reply("VALUE AmazonElastiCache:cluster 0 ", nextBody());
-        }
-        default -> answer = "ERROR\r\n";
-      }
+      String answer =
+          switch (request) {
+            case "config get cluster" ->
+                legacyOnly ? "ERROR\r\n" : reply("CONFIG cluster 0 ", nextBody());
+            case "get AmazonElastiCache:cluster" ->
+                reply("VALUE AmazonElastiCache:cluster 0 ", nextBody());
+            default -> "ERROR\r\n";
+          };
+      // Counted after the body was chosen: a test that reads the count and then changes the
+      // body knows every answer with the new body is counted after what it read.
+      count(request);
       ctx.writeAndFlush(Unpooled.copiedBuffer(answer, StandardCharsets.ISO_8859_1));
     }
 
