@@ -285,8 +285,7 @@ public final class ConfigPoller implements AutoCloseable {
     if (closed || current != null) {
       return;
     }
-    // Current before connecting: with epoll a refused connect, and the handshake failure that
-    // comes with it, can be reported before connect() even returns.
+    // Current before connecting: with epoll a refused connect can complete inside connect().
     Connection conn = new Connection();
     current = conn;
     ChannelFuture cf =
@@ -296,40 +295,35 @@ public final class ConfigPoller implements AutoCloseable {
                 new ChannelInitializer<Channel>() {
                   @Override
                   protected void initChannel(Channel ch) {
-                    conn.channel = ch;
                     // Made here, inside the pipeline, so closing the channel always frees it.
-                    SslHandler ssl = tls.newHandler(ch.alloc(), endpoint.host(), endpoint.port());
-                    ch.pipeline().addLast("tls", ssl);
+                    conn.ssl = tls.newHandler(ch.alloc(), endpoint.host(), endpoint.port());
+                    ch.pipeline().addLast("tls", conn.ssl);
                     ch.pipeline().addLast("decoder", new ConfigReplyDecoder());
                     ch.pipeline().addLast("poller", conn);
-                    ssl.handshakeFuture()
-                        .addListener(
-                            hf -> {
-                              if (hf.isSuccess()) {
-                                ready(conn);
-                              } else if (conn.connected) {
-                                // Unconnected, the connect listener says why, more precisely.
-                                conn.fail("TLS handshake failed: " + describe(hf.cause()));
-                              }
-                            });
                   }
                 })
             .connect(endpoint.host(), endpoint.port());
     conn.channel = cf.channel();
-    if (conn.ended) {
-      conn.channel.close();
-      return;
-    }
-    // Each stage reports its own failure: the connect, then the handshake (which fails when the
-    // channel closes during it), then the established connection. Netty completes the connect
-    // future before the channel becomes active and starts the handshake.
+    // Each stage reports its own failure, in order: the connect; then the handshake, which also
+    // fails when the channel closes during it (Netty completes the connect future before the
+    // channel becomes active, so the handshake future is never done before it); then the
+    // established connection.
     cf.addListener(
         f -> {
-          if (f.isSuccess()) {
-            conn.connected = true;
-          } else {
+          if (!f.isSuccess()) {
             conn.fail("connect failed: " + describe(f.cause()));
+            return;
           }
+          conn.ssl
+              .handshakeFuture()
+              .addListener(
+                  hf -> {
+                    if (hf.isSuccess()) {
+                      ready(conn);
+                    } else {
+                      conn.fail("TLS handshake failed: " + describe(hf.cause()));
+                    }
+                  });
         });
     conn.channel
         .closeFuture()
@@ -573,7 +567,7 @@ public final class ConfigPoller implements AutoCloseable {
   /** One TLS connection to the endpoint: the pipeline's last handler and its request state. */
   private final class Connection extends ChannelInboundHandlerAdapter {
     Channel channel;
-    boolean connected;
+    SslHandler ssl;
     boolean ready;
     boolean legacy;
     boolean ended;
