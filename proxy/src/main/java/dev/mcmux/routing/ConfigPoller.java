@@ -58,12 +58,12 @@ import org.slf4j.LoggerFactory;
  *       count nor restart it.
  * </ol>
  *
- * <p>Why consecutive answers and not a reconnect or a timer: a node lagging behind a change catches
- * up within seconds, so it cannot answer the same stale version for several whole intervals, while
- * a recreated cluster answers its lower version on every poll from then on. A reconnect proves
- * nothing (after one, DNS may well lead to exactly the lagging node), and time alone would let a
- * single odd answer through. The cost is a recovery delay of (N-1) intervals, two minutes with the
- * defaults, during which the old node list (which is dead anyway) stays in use.
+ * <p>Why consecutive answers and not a reconnect or a timer: a node lagging behind a change is a
+ * transient that catches up, so it should not answer the same stale config over several whole
+ * intervals, while a recreated cluster answers its lower version on every poll from then on. A
+ * reconnect proves nothing (after one, DNS may well lead to exactly the lagging node), and time
+ * alone would let a single odd answer through. The cost is a recovery delay of (N-1) intervals, two
+ * minutes with the defaults, during which the old node list (which is dead anyway) stays in use.
  *
  * <p><b>Threads.</b> All state lives on the given event loop; {@link #start()}, {@link #close()}
  * and the getters may be called from any thread. The listener is called on that event loop, one
