@@ -56,11 +56,27 @@ final class FrontendContext {
    * Sets what {@code config get cluster} answers: mcmux's own TCP listener as the only node, so a
    * client doing ElastiCache auto discovery through mcmux keeps talking to mcmux.
    */
-  void ownAddress(String host, String ip, int port, long version) {
-    String body = version + "\n" + host + "|" + ip + "|" + port + "\n";
+  void ownAddress(String host, String ip, int port) {
+    ownAddress = host + "|" + ip + "|" + port;
+    configVersion(ownVersion);
+  }
+
+  /**
+   * Follows the upstream configuration version, so a client polling mcmux sees a change (its node
+   * list, mcmux itself, stays the same).
+   */
+  void configVersion(long version) {
+    ownVersion = version;
+    if (ownAddress == null) {
+      return;
+    }
+    String body = Math.max(1, version) + "\n" + ownAddress + "\n";
     String reply = "CONFIG cluster 0 " + body.length() + "\r\n" + body + "\r\nEND\r\n";
     configClusterReply = reply.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
   }
+
+  private volatile String ownAddress;
+  private volatile long ownVersion = -1;
 
   /** {@code stats mcmux}: mcmux's own figures and each node's state, in STAT format. */
   byte[] ownStats(dev.mcmux.routing.ClusterView view) {

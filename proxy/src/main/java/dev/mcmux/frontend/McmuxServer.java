@@ -4,7 +4,10 @@ import dev.mcmux.admin.JsonWriter;
 import dev.mcmux.config.HostPort;
 import dev.mcmux.config.Settings;
 import dev.mcmux.metrics.MicrometerMetrics;
+import dev.mcmux.routing.ClusterConfig;
 import dev.mcmux.routing.ClusterView;
+import dev.mcmux.routing.ConfigPoller;
+import dev.mcmux.routing.DiscoveredNode;
 import dev.mcmux.routing.KeyPlacement;
 import dev.mcmux.routing.PlacementFlavour;
 import dev.mcmux.routing.PlacementNode;
@@ -65,7 +68,9 @@ public final class McmuxServer implements AutoCloseable {
   private final FrontendContext frontend;
   private volatile ClusterView view;
   private final Map<EventExecutor, LoopContext> loops = new IdentityHashMap<>();
-  private final List<UpstreamPool> pools = new ArrayList<>();
+  private final List<UpstreamPool> pools = new java.util.concurrent.CopyOnWriteArrayList<>();
+  private ConfigPoller poller;
+  private final CountDownLatch firstConfig = new CountDownLatch(1);
   private final List<Channel> listeners = new ArrayList<>();
   private final CountDownLatch terminated = new CountDownLatch(1);
   private final AtomicReference<TlsContextFactory> tls;
@@ -192,6 +197,9 @@ public final class McmuxServer implements AutoCloseable {
 
   private McmuxServer open() throws Exception {
     pools.forEach(UpstreamPool::start);
+    if (settings.cluster().discovery() == Settings.Discovery.ELASTICACHE) {
+      startDiscovery();
+    }
     awaitFirstConnection();
     try {
       bind();
@@ -272,6 +280,170 @@ public final class McmuxServer implements AutoCloseable {
   }
 
   /**
+   * Polls the configuration endpoint. Until the first configuration arrives the endpoint itself
+   * serves as the only node (an ElastiCache configuration endpoint is also one of the nodes).
+   */
+  private void startDiscovery() throws InterruptedException {
+    HostPort endpoint = settings.upstream().endpoints().get(0);
+    poller =
+        new ConfigPoller(
+            endpoint,
+            (EventLoop) group.next(),
+            transport,
+            resolver,
+            handlers,
+            ConfigPoller.Options.from(settings.upstream(), settings.cluster()),
+            new ConfigPoller.Listener() {
+              @Override
+              public void onConfig(ClusterConfig config) {
+                apply(config);
+                firstConfig.countDown();
+              }
+
+              @Override
+              public void onError(String reason) {}
+            });
+    poller.start();
+    long millis =
+        settings.upstream().connectTimeout().toMillis()
+            + settings.tls().handshakeTimeout().toMillis();
+    if (!firstConfig.await(millis, TimeUnit.MILLISECONDS)) {
+      log.warn(
+          "no cluster configuration from {} yet ({}); serving it as the only node until one"
+              + " arrives",
+          endpoint,
+          poller.lastError().isEmpty() ? "still polling" : poller.lastError());
+    }
+  }
+
+  /**
+   * Switches to a new membership: nodes that stay keep their connections, new nodes get pools on
+   * every event loop, departed nodes' connections finish what they carry and then close. In-flight
+   * requests are never dropped by a membership change.
+   */
+  private synchronized void apply(ClusterConfig config) {
+    if (closed) {
+      return;
+    }
+    ClusterView old = view;
+    Map<HostPort, UpstreamNode> known = new java.util.HashMap<>();
+    for (UpstreamNode n : old.nodes()) {
+      known.put(n.address(), n);
+    }
+    List<UpstreamNode> nodes = new ArrayList<>();
+    List<PlacementNode> placed = new ArrayList<>();
+    int added = 0;
+    for (DiscoveredNode d : config.nodes()) {
+      UpstreamNode n = known.get(d.address());
+      if (n == null) {
+        n = new UpstreamNode(d.address(), settings.upstream().itemSizeMax());
+        registerNodeGauges(metrics.registry(), n);
+        added++;
+      }
+      nodes.add(n);
+      placed.add(d.placementNode());
+    }
+    ClusterView next;
+    try {
+      next =
+          new ClusterView(
+              nodes, KeyPlacement.create(settings.cluster().placement(), placed), config.version());
+    } catch (IllegalArgumentException e) {
+      log.warn("cluster config version {} not applied: {}", config.version(), e.getMessage());
+      return;
+    }
+    int removed = 0;
+    for (UpstreamNode n : old.nodes()) {
+      if (!nodes.contains(n)) {
+        removed++;
+      }
+    }
+    // New nodes get their pools first; clients are switched once the new nodes are connected
+    // (or a connect period has passed), so a joining node never answers "no connection".
+    Map<LoopContext, Map<UpstreamNode, UpstreamPool>> prepared = new IdentityHashMap<>();
+    List<java.util.concurrent.CompletableFuture<Void>> ready = new ArrayList<>();
+    int loopIndex = 0;
+    for (Map.Entry<EventExecutor, LoopContext> e : loops.entrySet()) {
+      Map<UpstreamNode, UpstreamPool> fresh = new IdentityHashMap<>();
+      for (UpstreamNode n : nodes) {
+        if (!old.nodes().contains(n)) {
+          UpstreamPool p = newPool((EventLoop) e.getKey(), loopIndex, n);
+          p.start();
+          fresh.put(n, p);
+          ready.add(n.firstConnection());
+        }
+      }
+      prepared.put(e.getValue(), fresh);
+      loopIndex++;
+    }
+    long generation = ++viewGeneration;
+    view = next;
+    java.util.concurrent.CompletableFuture.allOf(
+            ready.toArray(new java.util.concurrent.CompletableFuture<?>[0]))
+        .completeOnTimeout(
+            null,
+            settings.upstream().connectTimeout().plus(settings.tls().handshakeTimeout()).toMillis(),
+            TimeUnit.MILLISECONDS)
+        .whenComplete(
+            (ok, error) -> {
+              for (Map.Entry<EventExecutor, LoopContext> e : loops.entrySet()) {
+                LoopContext context = e.getValue();
+                e.getKey()
+                    .execute(() -> switchLoop(context, next, prepared.get(context), generation));
+              }
+              frontend.configVersion(config.version());
+            });
+    log.info(
+        "cluster config version {}: {} node(s) (+{} -{})",
+        config.version(),
+        nodes.size(),
+        added,
+        removed);
+  }
+
+  private volatile long viewGeneration;
+
+  /**
+   * On the context's loop: pools for the new view, reusing those of nodes that stay and the ones
+   * prepared for new nodes; pools of departed nodes drain. A switch overtaken by a newer
+   * configuration only discards what it prepared.
+   */
+  private void switchLoop(
+      LoopContext context,
+      ClusterView next,
+      Map<UpstreamNode, UpstreamPool> prepared,
+      long generation) {
+    if (generation != viewGeneration || closed) {
+      prepared.values().forEach(this::discard);
+      return;
+    }
+    UpstreamPool[] current = context.pools();
+    UpstreamPool[] fresh = new UpstreamPool[next.size()];
+    java.util.Set<UpstreamPool> kept = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+    for (int i = 0; i < fresh.length; i++) {
+      UpstreamNode node = next.nodes().get(i);
+      fresh[i] = prepared.get(node);
+      for (UpstreamPool p : current) {
+        if (fresh[i] == null && p.node() == node) {
+          fresh[i] = p;
+          kept.add(p);
+        }
+      }
+    }
+    context.update(next, fresh);
+    for (UpstreamPool p : current) {
+      if (!kept.contains(p)) {
+        discard(p);
+      }
+    }
+  }
+
+  private void discard(UpstreamPool p) {
+    p.drainAndStop();
+    pools.remove(p);
+  }
+
+  /**
    * Gives the pools one connect-and-handshake period before clients arrive, so the first requests
    * after start are served instead of refused; a node that is down does not block start.
    */
@@ -301,11 +473,8 @@ public final class McmuxServer implements AutoCloseable {
           bind(transport.serverSocketChannel(), new InetSocketAddress(hp.host(), hp.port()));
       listeners.add(ch);
       InetSocketAddress bound = (InetSocketAddress) ch.localAddress();
-      frontend.ownAddress(
-          hp.host(),
-          bound.getAddress().getHostAddress(),
-          bound.getPort(),
-          Math.max(1, view.configVersion()));
+      frontend.ownAddress(hp.host(), bound.getAddress().getHostAddress(), bound.getPort());
+      frontend.configVersion(view.configVersion());
     }
     if (listen.unixSocket().isPresent()) {
       Path path = listen.unixSocket().get();
@@ -613,6 +782,9 @@ public final class McmuxServer implements AutoCloseable {
     }
     closed = true;
     background.shutdownNow();
+    if (poller != null) {
+      poller.close();
+    }
     for (Channel c : listeners) {
       c.close().syncUninterruptibly();
     }

@@ -310,6 +310,21 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
     node.version(version);
   }
 
+  /**
+   * For a node that left the cluster: no reconnects, and each connection closes once the requests
+   * it carries are answered. Call on the pool's event loop.
+   */
+  public void drainAndStop() {
+    stopped = true;
+    for (int i = 0; i < connections.length; i++) {
+      if (connections[i] != null) {
+        UpstreamConnection c = connections[i];
+        connections[i] = null;
+        c.drain(settings.requestTimeout().toNanos() * 4);
+      }
+    }
+  }
+
   /** Like {@link #stop()}, from any thread. */
   public void stopOnItsLoop() {
     loop.execute(this::stop);
