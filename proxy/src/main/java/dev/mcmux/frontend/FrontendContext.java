@@ -89,7 +89,7 @@ final class FrontendContext {
       var n = view.nodes().get(i);
       String p = "STAT node" + i + "_";
       s.append(p).append("address ").append(n.address()).append("\r\n");
-      s.append(p).append("state ").append(n.liveConnections() > 0 ? "up" : "down").append("\r\n");
+      s.append(p).append("state ").append(n.state()).append("\r\n");
       s.append(p).append("connections ").append(n.liveConnections()).append("\r\n");
       s.append(p).append("version ").append(n.version()).append("\r\n");
     }

@@ -101,7 +101,9 @@ public final class McmuxServer implements AutoCloseable {
     this.handlers = handlers;
     List<UpstreamNode> nodes = new ArrayList<>();
     for (HostPort endpoint : settings.upstream().endpoints()) {
-      nodes.add(new UpstreamNode(endpoint, settings.upstream().itemSizeMax()));
+      nodes.add(
+          new UpstreamNode(
+              endpoint, settings.upstream().itemSizeMax(), settings.cluster().failureThreshold()));
     }
     this.view = staticView(nodes);
     int index = 0;
@@ -336,7 +338,11 @@ public final class McmuxServer implements AutoCloseable {
     for (DiscoveredNode d : config.nodes()) {
       UpstreamNode n = known.get(d.address());
       if (n == null) {
-        n = new UpstreamNode(d.address(), settings.upstream().itemSizeMax());
+        n =
+            new UpstreamNode(
+                d.address(),
+                settings.upstream().itemSizeMax(),
+                settings.cluster().failureThreshold());
         registerNodeGauges(metrics.registry(), n);
         added++;
       }
@@ -630,7 +636,7 @@ public final class McmuxServer implements AutoCloseable {
     for (UpstreamNode node : v.nodes()) {
       j.beginObject()
           .field("address", node.address().toString())
-          .field("state", node.liveConnections() > 0 ? "up" : "down")
+          .field("state", node.state())
           .field("connections", node.liveConnections())
           .field("server_version", node.version())
           .field("item_size_max", node.itemSizeMax())

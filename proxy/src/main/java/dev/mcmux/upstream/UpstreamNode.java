@@ -17,12 +17,15 @@ public final class UpstreamNode {
   private final boolean itemSizeFixed;
   private final AtomicLong itemSizeMax;
   private final AtomicInteger liveConnections = new AtomicInteger();
+  private final AtomicInteger consecutiveFailures = new AtomicInteger();
+  private final int failureThreshold;
   private final CompletableFuture<Void> firstConnection = new CompletableFuture<>();
   private volatile String version = "1.6.0";
   private volatile String lastError = "";
 
-  public UpstreamNode(HostPort address, long configuredItemSizeMax) {
+  public UpstreamNode(HostPort address, long configuredItemSizeMax, int failureThreshold) {
     this.address = address;
+    this.failureThreshold = failureThreshold;
     this.itemSizeFixed = configuredItemSizeMax > 0;
     this.itemSizeMax =
         new AtomicLong(itemSizeFixed ? configuredItemSizeMax : DEFAULT_ITEM_SIZE_MAX);
@@ -71,6 +74,26 @@ public final class UpstreamNode {
 
   AtomicInteger liveConnectionCounter() {
     return liveConnections;
+  }
+
+  /**
+   * The node's state for operators: {@code up} with a live connection, {@code down} after {@code
+   * upstream.failure-threshold} consecutive failed connection attempts (its requests fail at once
+   * while reconnects continue with backoff), {@code connecting} in between.
+   */
+  public String state() {
+    if (liveConnections.get() > 0) {
+      return "up";
+    }
+    return consecutiveFailures.get() >= failureThreshold ? "down" : "connecting";
+  }
+
+  void connectFailed() {
+    consecutiveFailures.incrementAndGet();
+  }
+
+  void connected() {
+    consecutiveFailures.set(0);
   }
 
   /** The last connection error, for status pages and refusals. */

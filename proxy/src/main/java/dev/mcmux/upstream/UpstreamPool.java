@@ -252,6 +252,7 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
     backoffs[slot].reset();
     node.liveConnectionCounter().incrementAndGet();
     node.lastError("");
+    node.connected();
     conn.startWatchdog();
     conn.probe();
     node.firstConnection().complete(null);
@@ -273,6 +274,7 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
 
   private void failed(int slot, String reason) {
     node.lastError(reason);
+    node.connectFailed();
     failureLog.warn(reason, "upstream {} ({}): {}", node.address(), loopName, reason);
     if (replacing[slot] && connections[slot] != null && connections[slot].isUsable()) {
       // The old connection still serves; the next age check tries the replacement again.
