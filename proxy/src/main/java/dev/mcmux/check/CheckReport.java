@@ -1,6 +1,8 @@
 package dev.mcmux.check;
 
 import dev.mcmux.admin.JsonWriter;
+import dev.mcmux.routing.ClusterConfig;
+import dev.mcmux.routing.DiscoveredNode;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
@@ -239,7 +241,7 @@ public final class CheckReport {
                 + plural(config.nodes().size(), "node"));
         int hostWidth = config.nodes().stream().mapToInt(n -> n.host().length()).max().orElse(0);
         int ipWidth = config.nodes().stream().mapToInt(n -> n.ip().length()).max().orElse(0);
-        for (ClusterConfig.Node n : config.nodes()) {
+        for (DiscoveredNode n : config.nodes()) {
           sub(
               out,
               "node",
@@ -435,7 +437,7 @@ public final class CheckReport {
         ClusterConfig config = discovery.config().get();
         w.field("configVersion", config.version());
         w.name("nodes").beginArray();
-        for (ClusterConfig.Node n : config.nodes()) {
+        for (DiscoveredNode n : config.nodes()) {
           w.beginObject()
               .field("host", n.host())
               .field("ip", n.ip())

@@ -3,6 +3,7 @@ package dev.mcmux.check;
 import dev.mcmux.config.HostPort;
 import dev.mcmux.config.InvalidSettingException;
 import dev.mcmux.config.Settings;
+import dev.mcmux.routing.ClusterConfig;
 import dev.mcmux.upstream.HandshakeObserver.ServerCertificates;
 import dev.mcmux.upstream.NettyTransport;
 import dev.mcmux.upstream.TlsContextFactory;
@@ -746,7 +747,11 @@ public final class EndpointCheck {
       try {
         report.discovery =
             new CheckReport.Discovery(
-                true, printable(line), Optional.of(ClusterConfig.parse(body)), Optional.empty());
+                true,
+                printable(line),
+                Optional.of(
+                    ClusterConfig.parse(body.getBytes(java.nio.charset.StandardCharsets.US_ASCII))),
+                Optional.empty());
       } catch (IllegalArgumentException e) {
         report.discovery =
             new CheckReport.Discovery(
