@@ -12,7 +12,6 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.DecoderException;
 import io.netty.handler.ssl.SslHandler;
@@ -205,16 +204,7 @@ public final class ConfigPoller implements AutoCloseable {
     this.options = options;
     this.listener = listener;
     this.backoff = new Backoff(options.backoffMin(), options.backoffMax());
-    this.bootstrap =
-        new Bootstrap()
-            .group(loop)
-            .channel(transport.socketChannel())
-            .resolver(resolver)
-            .option(
-                ChannelOption.CONNECT_TIMEOUT_MILLIS,
-                (int) Math.min(Integer.MAX_VALUE, options.connectTimeout().toMillis()))
-            .option(ChannelOption.TCP_NODELAY, true)
-            .option(ChannelOption.SO_KEEPALIVE, true);
+    this.bootstrap = transport.clientBootstrap(loop, resolver, options.connectTimeout());
   }
 
   /** Connects and polls for the first time; later calls do nothing. Any thread. */

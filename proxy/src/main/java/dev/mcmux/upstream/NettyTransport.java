@@ -62,6 +62,25 @@ public record NettyTransport(
     return Epoll.unavailabilityCause();
   }
 
+  /**
+   * A client bootstrap for connections to memcached nodes on {@code loop}: non-blocking DNS, a
+   * connect timeout, no Nagle delay, TCP keepalive.
+   */
+  public io.netty.bootstrap.Bootstrap clientBootstrap(
+      io.netty.channel.EventLoop loop,
+      io.netty.resolver.AddressResolverGroup<java.net.InetSocketAddress> resolver,
+      java.time.Duration connectTimeout) {
+    return new io.netty.bootstrap.Bootstrap()
+        .group(loop)
+        .channel(socketChannel)
+        .resolver(resolver)
+        .option(
+            io.netty.channel.ChannelOption.CONNECT_TIMEOUT_MILLIS,
+            (int) Math.min(Integer.MAX_VALUE, connectTimeout.toMillis()))
+        .option(io.netty.channel.ChannelOption.TCP_NODELAY, true)
+        .option(io.netty.channel.ChannelOption.SO_KEEPALIVE, true);
+  }
+
   /** A group of {@code threads} event loops named {@code prefix-N}. */
   public EventLoopGroup newGroup(int threads, String prefix) {
     return new MultiThreadIoEventLoopGroup(

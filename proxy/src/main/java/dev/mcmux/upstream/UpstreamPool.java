@@ -10,7 +10,6 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.handler.ssl.ReferenceCountedOpenSslEngine;
@@ -79,16 +78,7 @@ public final class UpstreamPool implements UpstreamConnection.Listener {
     for (int i = 0; i < backoffs.length; i++) {
       backoffs[i] = new Backoff(settings.reconnectBackoffMin(), settings.reconnectBackoffMax());
     }
-    this.bootstrap =
-        new Bootstrap()
-            .group(loop)
-            .channel(transport.socketChannel())
-            .resolver(resolver)
-            .option(
-                ChannelOption.CONNECT_TIMEOUT_MILLIS,
-                (int) Math.min(Integer.MAX_VALUE, settings.connectTimeout().toMillis()))
-            .option(ChannelOption.TCP_NODELAY, true)
-            .option(ChannelOption.SO_KEEPALIVE, true);
+    this.bootstrap = transport.clientBootstrap(loop, resolver, settings.connectTimeout());
   }
 
   /** The node this pool connects to. */
