@@ -97,6 +97,9 @@ class RequestDecoderFuzzTest {
     private boolean closed;
     private boolean sawVersion;
 
+    /** Set while probing for recovery: stop at the first version request. */
+    private boolean recovering;
+
     Session(long maxValue, int maxGetLine) {
       this.decoder = new AsciiRequestDecoder(maxValue, maxGetLine);
       this.maxValue = maxValue;
@@ -133,7 +136,10 @@ class RequestDecoderFuzzTest {
 
     /** Decodes until the decoder needs more, as ClientSession.processInput does. */
     private void drain() {
-      while (!closed && cumulation != null && cumulation.isReadable()) {
+      while (!closed
+          && !(recovering && sawVersion)
+          && cumulation != null
+          && cumulation.isReadable()) {
         int before = cumulation.readerIndex();
         int writer = cumulation.writerIndex();
         DecodeResult r = decoder.decode(cumulation);
@@ -212,6 +218,7 @@ class RequestDecoderFuzzTest {
      */
     private void recover() {
       sawVersion = false;
+      recovering = true;
       int copies = (int) ((maxValue + 2 + maxGetLine + 2L * PROBE.length) / PROBE.length) + 1;
       byte[] probes = new byte[copies * PROBE.length];
       for (int i = 0; i < copies; i++) {
