@@ -1,6 +1,7 @@
 package dev.mcmux.frontend;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.mcmux.config.HostPort;
 import dev.mcmux.config.Settings;
@@ -9,6 +10,7 @@ import dev.mcmux.routing.ClusterView;
 import dev.mcmux.routing.KeyPlacement;
 import dev.mcmux.routing.PlacementFlavour;
 import dev.mcmux.routing.PlacementNode;
+import dev.mcmux.testing.LeakDetection;
 import dev.mcmux.upstream.EmbeddedUpstreams;
 import dev.mcmux.upstream.UpstreamNode;
 import dev.mcmux.upstream.UpstreamPool;
@@ -20,6 +22,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Property: whatever the interleaving of upstream answers across nodes and connections, whatever
@@ -30,6 +33,7 @@ import org.junit.jupiter.api.Test;
  * <p>Reproduce a failure with {@code -Dmcmux.order.seed=<seed> -Dmcmux.order.runs=1}; explore more
  * with a larger {@code mcmux.order.runs}, or fuzz {@link ClientSessionFuzzTest} (docs/fuzzing.md).
  */
+@ExtendWith(LeakDetection.class)
 class ClientSessionOrderTest {
 
   private static final long SEED = Long.getLong("mcmux.order.seed", 20260714L);
@@ -37,6 +41,7 @@ class ClientSessionOrderTest {
 
   @Test
   void everyClientGetsExactlyItsAnswersInItsOrder() {
+    SessionWorld.CHECKED.clear();
     for (int i = 0; i < RUNS; i++) {
       long seed = SEED + i;
       Random random = new Random(seed);
@@ -44,6 +49,24 @@ class ClientSessionOrderTest {
         SessionWorld.draw(random::nextInt).runScenario(random::nextInt, 20 + random.nextInt(100));
       } catch (AssertionError e) {
         throw new AssertionError("seed " + seed + ": " + e.getMessage(), e);
+      }
+    }
+    if (RUNS >= 300) {
+      // Guards against scenarios that stopped reaching the interesting paths.
+      for (String what :
+          List.of(
+              "connection-lost",
+              "no-upstream",
+              "noreply-silent",
+              "merged",
+              "flush_all",
+              "set_too_large",
+              "quit",
+              "after-quit",
+              "verbosity")) {
+        assertTrue(
+            SessionWorld.CHECKED.getOrDefault(what, 0) >= 10,
+            what + " checked too rarely: " + SessionWorld.CHECKED);
       }
     }
   }

@@ -1,8 +1,10 @@
 package dev.mcmux.frontend;
 
 import dev.mcmux.config.Settings;
+import dev.mcmux.testing.LeakDetection;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Property: a multi-key get, gets, gat or gats with any keys (duplicates included, long enough to
@@ -10,6 +12,7 @@ import org.junit.jupiter.api.Test;
  * answered in any interleaving and chunking, reaches the client exactly as one memcached holding
  * every key would have answered it.
  */
+@ExtendWith(LeakDetection.class)
 class MultiGetMergeTest {
 
   private static final long SEED = Long.getLong("mcmux.merge.seed", 7L);

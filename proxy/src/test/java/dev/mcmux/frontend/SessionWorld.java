@@ -35,6 +35,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * The real {@link ClientSession}s of one event loop, the real upstream pools and connections of a
@@ -69,6 +71,15 @@ final class SessionWorld {
   static final String NO_UPSTREAM = "SERVER_ERROR no upstream connection available\r\n";
   private static final byte[] OK = ascii("OK\r\n");
 
+  /**
+   * How often each kind of outcome was checked, across worlds, so a test can tell that its
+   * scenarios really reach failures, merges, broadcasts and the rest.
+   */
+  static final Map<String, Integer> CHECKED = new TreeMap<>();
+
+  /** A small item size, so values over it are cheap to send. */
+  private static final long ITEM_SIZE_MAX = 64;
+
   /** The kinds of client request a scenario sends. */
   enum Kind {
     GET(Command.GET),
@@ -80,6 +91,10 @@ final class SessionWorld {
     INCR(Command.INCR),
     FLUSH_ALL(Command.FLUSH_ALL),
     VERSION(Command.VERSION),
+    /** A set over the item size: mcmux deletes the key upstream, then answers too large. */
+    SET_TOO_LARGE(Command.DELETE),
+    VERBOSITY(Command.VERBOSITY),
+    QUIT(Command.QUIT),
     BOGUS(null);
 
     final Command command;
@@ -116,7 +131,7 @@ final class SessionWorld {
     List<PlacementNode> placed = new ArrayList<>();
     for (int n = 0; n < nodes; n++) {
       HostPort address = new HostPort("node" + n + ".test", 11211);
-      nodeList.add(new UpstreamNode(address, UpstreamNode.DEFAULT_ITEM_SIZE_MAX));
+      nodeList.add(new UpstreamNode(address, ITEM_SIZE_MAX));
       placed.add(new PlacementNode(address.host(), address.port()));
     }
     view =
@@ -201,13 +216,16 @@ final class SessionWorld {
 
   private void sendBatch(Choices ch, boolean retrievalsOnly) {
     Client c = clients.get(ch.next(clients.size()));
-    if (c.closed || c.halfClosed) {
+    if (c.closed || c.halfClosed || c.quit) {
       return;
     }
     int n = 1 + ch.next(3);
     ByteArrayOutputStream wire = new ByteArrayOutputStream();
     for (int i = 0; i < n; i++) {
       Req r = retrievalsOnly ? retrieval(ch, c, Kind.values()[ch.next(4)], true) : request(ch, c);
+      // Whatever follows a quit is dropped unread, as memcached does.
+      r.afterQuit = c.quit;
+      c.quit |= r.kind == Kind.QUIT;
       c.requests.add(r);
       wire.writeBytes(r.wire);
       trace.append("client ").append(c.id).append(" sends ").append(r).append('\n');
@@ -266,8 +284,35 @@ final class SessionWorld {
           List.of(),
           noreply,
           ascii("flush_all " + flushId(c.id, seq) + (noreply ? " noreply" : "") + "\r\n"));
-    } else if (pick < 94) {
+    } else if (pick < 90) {
       return new Req(c.id, seq, Kind.VERSION, List.of(), false, ascii("version\r\n"));
+    } else if (pick < 94) {
+      String value = "z".repeat((int) ITEM_SIZE_MAX + 1 + ch.next(10));
+      return new Req(
+          c.id,
+          seq,
+          Kind.SET_TOO_LARGE,
+          List.of(key),
+          noreply,
+          ascii(
+              "set "
+                  + key
+                  + " 0 0 "
+                  + value.length()
+                  + (noreply ? " noreply" : "")
+                  + "\r\n"
+                  + value
+                  + "\r\n"));
+    } else if (pick < 96) {
+      return new Req(
+          c.id,
+          seq,
+          Kind.VERBOSITY,
+          List.of(),
+          noreply,
+          ascii("verbosity 1" + (noreply ? " noreply" : "") + "\r\n"));
+    } else if (pick < 98) {
+      return new Req(c.id, seq, Kind.QUIT, List.of(), false, ascii("quit\r\n"));
     }
     return new Req(c.id, seq, Kind.BOGUS, List.of(), false, ascii("bogus\r\n"));
   }
@@ -306,6 +351,10 @@ final class SessionWorld {
   // ---------------------------------------------------------------- actions
 
   private void write(Client c, byte[] bytes) {
+    if (c.quit && !c.channel.isActive()) {
+      // The first piece held a quit that has already closed the connection.
+      return;
+    }
     assertTrue(c.channel.isActive(), "client " + c.id + " was closed by mcmux: " + closeReasons);
     c.channel.writeInbound(Unpooled.wrappedBuffer(bytes));
     pump();
@@ -395,7 +444,7 @@ final class SessionWorld {
         }
       }
       for (Client c : clients) {
-        if (!c.closed && !c.halfClosed) {
+        if (!c.closed && !c.halfClosed && !c.quit) {
           assertTrue(c.channel.isActive(), "mcmux closed client " + c.id + ": " + closeReasons);
         }
         for (Object m; (m = c.channel.readOutbound()) != null; ) {
@@ -487,6 +536,7 @@ final class SessionWorld {
 
     private void accept(AsciiRequest q) {
       Req req = owner(q);
+      assertFalse(req.afterQuit, req + " came after a quit, yet it was forwarded");
       if (q.command() == Command.GAT || q.command() == Command.GATS) {
         assertEquals(req.exptime, q.exptime(), "exptime of " + req);
       }
@@ -638,6 +688,7 @@ final class SessionWorld {
     final ByteArrayOutputStream received = new ByteArrayOutputStream();
     boolean closed;
     boolean halfClosed;
+    boolean quit;
 
     Client(int id, EmbeddedChannel channel) {
       this.id = id;
@@ -656,6 +707,9 @@ final class SessionWorld {
 
     /** The exptime of a gat or gats, else 0. */
     int exptime;
+
+    /** Sent after a quit in the same connection: must never be read. */
+    boolean afterQuit;
 
     /** Each upstream line written for it, in the order memcached read them. */
     final List<Part> parts = new ArrayList<>();
@@ -733,7 +787,7 @@ final class SessionWorld {
           new String(expected.toByteArray(), StandardCharsets.ISO_8859_1),
           new String(c.received.toByteArray(), StandardCharsets.ISO_8859_1),
           "client " + c.id + " did not get exactly its answers in its order");
-      if (c.halfClosed) {
+      if (c.halfClosed || c.quit) {
         assertFalse(c.channel.isActive(), "client " + c.id + " not closed after its last answer");
       } else {
         assertTrue(c.channel.isActive(), "client " + c.id + " was closed");
@@ -753,11 +807,48 @@ final class SessionWorld {
 
   /** What memcached, holding every key, would have answered, given what happened upstream. */
   private byte[] expected(Req r) {
+    byte[] e = expectedAnswer(r);
+    String kind = r.afterQuit ? "after-quit" : r.kind.name().toLowerCase(Locale.ROOT);
+    count(kind);
+    for (Event ev : r.events) {
+      if (ev.failure != null) {
+        count("connection-lost");
+      }
+    }
+    if (new String(e, StandardCharsets.ISO_8859_1).equals(NO_UPSTREAM)) {
+      count("no-upstream");
+    }
+    if (r.noreply && e.length == 0) {
+      count("noreply-silent");
+    }
+    if (r.kind.command != null && r.kind.command.isRetrieval() && r.parts.size() > 1) {
+      count("merged");
+    }
+    return e;
+  }
+
+  private static void count(String what) {
+    CHECKED.merge(what, 1, Integer::sum);
+  }
+
+  private byte[] expectedAnswer(Req r) {
+    if (r.afterQuit) {
+      return new byte[0];
+    }
     switch (r.kind) {
       case VERSION:
         return ascii("VERSION " + view.nodes().get(0).version() + "\r\n");
       case BOGUS:
         return ascii("ERROR\r\n");
+      case VERBOSITY:
+        return r.noreply ? new byte[0] : OK;
+      case QUIT:
+        return new byte[0];
+      case SET_TOO_LARGE:
+        // Whatever became of the delete, the client hears only the too-large error.
+        assertTrue(r.parts.size() <= 1, r + " deleted more than once");
+        assertTrue(!r.parts.isEmpty() || !nodeAlive(nodeOf(r.keys.get(0))), r + " never deleted");
+        return r.noreply ? new byte[0] : ascii("SERVER_ERROR object too large for cache\r\n");
       case GET, GETS, GAT, GATS:
         return passesThrough(r) ? single(r) : merged(r);
       case FLUSH_ALL:
