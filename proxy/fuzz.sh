@@ -47,6 +47,7 @@ for test in "${tests[@]}"; do
     -Dtest="${test}" \
     -Dsurefire.failIfNoSpecifiedTests=false \
     -Djazzer.max_duration="${duration}" \
+    -Djazzer.hooks=true \
     -Dtest.argLine="${arg_line}"; then
     echo "== ${test}: FINDING (see the crash- file named above)" >&2
     status=1
