@@ -319,7 +319,8 @@ final class SessionWorld {
 
   private Req retrieval(Choices ch, Client c, Kind kind, boolean long_) {
     int seq = c.requests.size();
-    int count = long_ ? 1 + ch.next(120) : 1 + ch.next(8);
+    // Up to 300 keys, two thirds of them near 250 bytes: a get line past 16 KiB is split.
+    int count = long_ ? 1 + ch.next(300) : 1 + ch.next(8);
     List<String> keys = new ArrayList<>(count);
     StringBuilder line = new StringBuilder(kind.command.name().toLowerCase(Locale.ROOT));
     int exptime = 0;
@@ -333,8 +334,8 @@ final class SessionWorld {
       // Few distinct keys per request, so duplicates are common; long ones force line splits.
       int k = ch.next(long_ ? 40 : 6);
       String key = "c" + c.id + "s" + seq + "k" + k;
-      if (long_ && k % 2 == 0) {
-        key += "x".repeat(200 + k);
+      if (long_ && k % 3 != 0) {
+        key += "x".repeat(230 + k % 10);
       }
       if (!keys.isEmpty() && line.length() + 1 + key.length() + 2 > lineLimit) {
         break;
@@ -823,6 +824,9 @@ final class SessionWorld {
     }
     if (r.kind.command != null && r.kind.command.isRetrieval() && r.parts.size() > 1) {
       count("merged");
+      if (r.parts.stream().map(p -> p.upstream.node).distinct().count() < r.parts.size()) {
+        count("line-split-" + r.kind.name().toLowerCase(Locale.ROOT));
+      }
     }
     return e;
   }
