@@ -568,14 +568,14 @@ final class SessionWorld {
       pending.addLast(p);
     }
 
+    /** The client request an upstream line belongs to, from its key or flush_all delay. */
     private Req owner(AsciiRequest q) {
-      String id;
       if (q.command() == Command.FLUSH_ALL) {
         assertTrue(q.hasDelay(), "flush_all lost its delay");
         int e = q.exptime();
         return clients.get(e / 100_000).requests.get(e % 100_000);
       }
-      id = new String(q.keys().get(0), StandardCharsets.US_ASCII);
+      String id = new String(q.keys().get(0), StandardCharsets.US_ASCII);
       int s = id.indexOf('s');
       int k = id.indexOf('k');
       int c = Integer.parseInt(id.substring(1, s));
