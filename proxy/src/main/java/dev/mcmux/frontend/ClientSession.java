@@ -397,7 +397,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     UpstreamConnection conn = upstreamFor(poolFor(r));
     if (conn == null) {
       r.release();
-      noUpstream(r.command());
+      noUpstream(r.command(), r.noreply());
       return;
     }
     Slot slot = new Slot(r.command().shape(), r.command(), r.noreply());
@@ -546,8 +546,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     return n;
   }
 
-  private void noUpstream(Command command) {
-    local(NO_UPSTREAM.clone(), false, command).failed = true;
+  private void noUpstream(Command command, boolean noreply) {
+    // A noreply client reads no answer to this request: a line here would be taken as the answer
+    // to its next one. Slot.onFailure keeps the same silence for a lost connection.
+    local(noreply ? new byte[0] : NO_UPSTREAM.clone(), false, command).failed = true;
   }
 
   /** Queues a reply mcmux makes itself, in its place in the client's order. */
