@@ -76,7 +76,7 @@ need timeout "apt-get install -y coreutils"
 STUNNEL=$(command -v stunnel4 || command -v stunnel || true)
 [[ -n $STUNNEL ]] || die "'stunnel4' not found. Install it: apt-get install -y stunnel4"
 [[ -f $JAR ]] || die "mcmux jar not found at $JAR. Build it: mvn -B -DskipTests -pl proxy -am package"
-memcached -h 2>/dev/null | grep -q ssl_chain_cert \
+[[ $(memcached -h 2>/dev/null || true) == *ssl_chain_cert* ]] \
   || die "this memcached has no TLS support (-Z). Debian's package has it: apt-get install -y memcached"
 for cpu in "$SERVER_CPU" "$CLIENT_CPU"; do
   taskset -c "$cpu" true 2>/dev/null || die "cannot pin to CPU $cpu (nproc=$(nproc)); set SERVER_CPU/CLIENT_CPU"
@@ -321,7 +321,7 @@ start_proxies() { # workload
     conf=$WORK/haproxy-$w.cfg
     cat >"$conf" <<EOF
 global
-  maxconn 20000
+  maxconn 8000
   nbthread 1
 defaults
   mode tcp
@@ -383,15 +383,20 @@ stop_proxies() {
 # ---------------------------------------------------------------------------------------------
 # Facts about the machine
 # ---------------------------------------------------------------------------------------------
+first_line() { # command...: its first output line, whatever it exits with
+  local out
+  out=$("$@" 2>&1 || true)
+  printf '%s\n' "${out%%$'\n'*}"
+}
 version_of() {
   case $1 in
-    memcached) memcached -V 2>&1 | head -1 ;;
-    stunnel) "$STUNNEL" -version 2>&1 | grep -m1 -i '^stunnel' || true ;;
-    haproxy) haproxy -v 2>&1 | head -1 ;;
-    nutcracker) nutcracker -V 2>&1 | head -1 ;;
+    memcached) first_line memcached -V ;;
+    stunnel) { "$STUNNEL" -version 2>&1 || true; } | awk '/^stunnel [0-9]/ { print $1, $2; exit }' ;;
+    haproxy) first_line haproxy -v | sed 's/ - https.*//' ;;
+    nutcracker) first_line nutcracker -V ;;
     java) java -version 2>&1 | sed -n 2p ;;
     openssl) openssl version ;;
-    mcmux) java -jar "$JAR" --version 2>&1 | head -1 ;;
+    mcmux) first_line java -jar "$JAR" --version ;;
   esac
 }
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -647,6 +652,7 @@ for w in $WORKLOADS; do
   stop_proxies
 
   printable=$(printf '%q ' "${cmd[@]}")
+  printable=${printable% }
   printable=${printable//$WORK/\$WORK}
   stderr_lines=$(grep -v '^\s*$' "$WORK/bench-$w.err" || true)
   SECTIONS+=("$(
@@ -693,7 +699,7 @@ $COMMAND
 
 - $(nproc) CPUs available, CPU model: $CPU_MODEL; kernel $(uname -r); $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM
 - load average (1, 5, 15 min) at start: $LOAD_START; at end: $(loadavg). Other jobs share this machine, so compare ratios within one table, not absolute numbers across runs.
-- $(version_of memcached); $(version_of stunnel); $(version_of haproxy | sed 's/ - https.*//'); $(version_of nutcracker); $(version_of java); $(version_of openssl); $(version_of mcmux)
+- $(version_of memcached); $(version_of stunnel); $(version_of haproxy); $(version_of nutcracker); $(version_of java); $(version_of openssl); $(version_of mcmux)
 
 ## Setup
 
