@@ -53,7 +53,7 @@ COMMAND="WARMUP=$WARMUP DURATION=$DURATION"
 [[ $WORKLOADS == "50x1 4x16 cpr8" ]] || COMMAND+=" WORKLOADS='$WORKLOADS'"
 [[ $TARGETS == "plain tls stunnel haproxy nutcracker-stunnel mcmux" ]] || COMMAND+=" TARGETS='$TARGETS'"
 [[ $IDLE_CLIENTS == 10000 ]] || COMMAND+=" IDLE_CLIENTS=$IDLE_CLIENTS"
-COMMAND+=" bench/compare.sh --out $OUT"
+COMMAND+=" bench/compare.sh --out ${OUT#"$ROOT"/}"
 
 log() { printf '%s compare: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'compare.sh: %s\n' "$*" >&2; exit 1; }
@@ -705,7 +705,7 @@ $COMMAND
 
 - memcached on core $SERVER_CPU (\`taskset -c $SERVER_CPU\`, \`-t 1\`): one plaintext instance (\`plain\`), and one TLS instance (\`-Z\`, RSA 2048 certificate for localhost from a CA made for this run) for each other target, so that each target's TLS connections are counted on its own server. Only one target is loaded at a time.
 - On core $CLIENT_CPU, as an app and its sidecar would: the \`mcmux bench\` generator and every proxy.
-- Targets: \`plain\` memcached without TLS (the limit); \`tls\` the generator does TLS itself (BoringSSL, verified, no session resumption); \`stunnel\` stunnel in client mode (\`verifyChain\`, \`checkHost = localhost\`, SNI, TCP_NODELAY); \`haproxy\` TCP mode, \`ssl verify required ... sni str(localhost) verifyhost localhost\`, 1 thread; \`nutcracker-stunnel\` twemproxy (ketama, 1 server connection, timeout 2 s) to its own stunnel; \`mcmux\` with \`$SIDECAR_JVM_OPTS\` and default settings (1 event loop, 1 TLS connection per node).
+- Targets: \`plain\` memcached without TLS (the limit); \`tls\` the generator does TLS itself (BoringSSL, verified, no session resumption); \`stunnel\` stunnel in client mode (\`verifyChain\`, \`checkHost = localhost\`, SNI, TCP_NODELAY); \`haproxy\` TCP mode, \`ssl verify required ... sni str(localhost) verifyhost localhost\`, 1 thread; \`nutcracker-stunnel\` twemproxy (ketama, 1 server connection, timeout 2 s) to its own stunnel; \`mcmux\` with \`$SIDECAR_JVM_OPTS\` and default settings (1 event loop, 1 TLS connection per node). stunnel and haproxy keep their TLS defaults: OpenSSL's cipher order (AES-256-GCM first, where mcmux and the generator prefer AES-128-GCM) and session resumption on reconnect, which memcached allows (it issues TLS 1.3 session tickets).
 - Every workload: 100-byte values, 90 % gets, 10,000 keys, warmup $WARMUP and $DURATION measured per target, all targets in one \`mcmux bench\` run; proxies restarted for every workload.
 
 EOF
