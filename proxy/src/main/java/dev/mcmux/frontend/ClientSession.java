@@ -428,7 +428,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       nodeOf[k] = view.nodeFor(keys.get(k));
       perNode[nodeOf[k]]++;
     }
-    MultiSlot multi = new MultiSlot(r.command(), keys);
+    int nodesUsed = 0;
+    for (int count : perNode) {
+      nodesUsed += count > 0 ? 1 : 0;
+    }
+    MultiSlot multi = new MultiSlot(r.command(), keys, nodesUsed == 1);
     slots.addLast(multi);
     int max = AsciiRequestEncoder.maxUpstreamLineBytes(r.command());
     for (int n = 0; n < view.size(); n++) {
@@ -448,7 +452,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       while (from < nodeKeys.size()) {
         int to =
             AsciiRequestEncoder.retrievalPartEnd(r.command(), r.exptime(), nodeKeys, from, max);
-        Part part = new Part(multi, java.util.Arrays.copyOfRange(positions, from, to));
+        Part part = new Part(multi, java.util.Arrays.copyOfRange(positions, from, to), multi.parts);
         multi.parts++;
         if (conn == null) {
           multi.unreachable.add(part);
@@ -846,19 +850,45 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     final ByteBuf[] blocks;
 
     final List<Part> unreachable = new java.util.ArrayList<>(0);
+
+    /**
+     * One node, lines split in key order: each part's answer is already in order, so parts are
+     * concatenated instead of merged key by key.
+     */
+    final boolean sequential;
+
+    final List<ByteBuf> inOrder = new java.util.ArrayList<>();
     int parts;
     int completed;
     ByteBuf error;
 
-    MultiSlot(Command command, List<byte[]> keys) {
+    MultiSlot(Command command, List<byte[]> keys, boolean sequential) {
       super(ResponseShape.RETRIEVAL, command, false);
       this.keys = keys;
-      this.blocks = new ByteBuf[keys.size()];
+      this.sequential = sequential;
+      this.blocks = sequential ? new ByteBuf[0] : new ByteBuf[keys.size()];
     }
 
     /** Takes one part's answer: its VALUE blocks by position, or why it has none. */
     void partDone(Part part, ByteBuf frame, String failure) {
-      if (frame != null) {
+      if (frame != null && sequential) {
+        if (AsciiResponseFramer.isErrorLine(frame, frame.readerIndex(), frame.readableBytes())
+            || !endsWithEnd(frame)) {
+          if (error == null) {
+            error =
+                Unpooled.copiedBuffer(
+                    "SERVER_ERROR upstream answered a get with an error\r\n",
+                    StandardCharsets.US_ASCII);
+          }
+          frame.release();
+        } else {
+          while (inOrder.size() <= part.index) {
+            inOrder.add(null);
+          }
+          // Without its END: the merged answer gets exactly one, at the end.
+          inOrder.set(part.index, frame.writerIndex(frame.writerIndex() - END.length));
+        }
+      } else if (frame != null) {
         if (error == null) {
           String bad = place(part, frame);
           if (bad != null) {
@@ -881,6 +911,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       if (error != null) {
         merged = error;
         releaseBlocks();
+      } else if (sequential) {
+        CompositeByteBuf all = ctx.alloc().compositeBuffer(inOrder.size() + 1);
+        for (ByteBuf f : inOrder) {
+          if (f != null) {
+            all.addComponent(true, f);
+          }
+        }
+        inOrder.clear();
+        all.addComponent(true, Unpooled.wrappedBuffer(END));
+        merged = all;
       } else {
         CompositeByteBuf all = ctx.alloc().compositeBuffer(blocks.length + 1);
         for (int k = 0; k < blocks.length; k++) {
@@ -942,6 +982,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     }
 
     private void releaseBlocks() {
+      inOrder.forEach(
+          f -> {
+            if (f != null) {
+              f.release();
+            }
+          });
+      inOrder.clear();
       for (int k = 0; k < blocks.length; k++) {
         if (blocks[k] != null) {
           blocks[k].release();
@@ -949,6 +996,15 @@ final class ClientSession extends ChannelInboundHandlerAdapter
         }
       }
     }
+  }
+
+  private static boolean endsWithEnd(ByteBuf f) {
+    int w = f.writerIndex();
+    return f.readableBytes() >= END.length
+        && f.getByte(w - 5) == 'E'
+        && f.getByte(w - 4) == 'N'
+        && f.getByte(w - 3) == 'D'
+        && f.getByte(w - 2) == '\r';
   }
 
   private static boolean sameKey(byte[] key, ByteBuf buf, int from, int to) {
@@ -967,11 +1023,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   private final class Part extends PendingRequest {
     final MultiSlot owner;
     final int[] positions;
+    final int index;
 
-    Part(MultiSlot owner, int[] positions) {
+    Part(MultiSlot owner, int[] positions, int index) {
       super(ResponseShape.RETRIEVAL);
       this.owner = owner;
       this.positions = positions;
+      this.index = index;
     }
 
     @Override

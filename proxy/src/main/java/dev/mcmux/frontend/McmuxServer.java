@@ -299,7 +299,6 @@ public final class McmuxServer implements AutoCloseable {
               @Override
               public void onConfig(ClusterConfig config) {
                 apply(config);
-                firstConfig.countDown();
               }
 
               @Override
@@ -309,7 +308,8 @@ public final class McmuxServer implements AutoCloseable {
     long millis =
         settings.upstream().connectTimeout().toMillis()
             + settings.tls().handshakeTimeout().toMillis();
-    if (!firstConfig.await(millis, TimeUnit.MILLISECONDS)) {
+    // One period to get the configuration, one for its new nodes to connect.
+    if (!firstConfig.await(2 * millis, TimeUnit.MILLISECONDS)) {
       log.warn(
           "no cluster configuration from {} yet ({}); serving it as the only node until one"
               + " arrives",
@@ -383,7 +383,6 @@ public final class McmuxServer implements AutoCloseable {
       loopIndex++;
     }
     long generation = ++viewGeneration;
-    view = next;
     java.util.concurrent.CompletableFuture.allOf(
             ready.toArray(new java.util.concurrent.CompletableFuture<?>[0]))
         .completeOnTimeout(
@@ -392,6 +391,10 @@ public final class McmuxServer implements AutoCloseable {
             TimeUnit.MILLISECONDS)
         .whenComplete(
             (ok, error) -> {
+              if (generation == viewGeneration) {
+                view = next;
+              }
+              firstConfig.countDown();
               for (Map.Entry<EventExecutor, LoopContext> e : loops.entrySet()) {
                 LoopContext context = e.getValue();
                 e.getKey()

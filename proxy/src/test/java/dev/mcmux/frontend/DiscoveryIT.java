@@ -119,8 +119,15 @@ class DiscoveryIT {
     endpoint.config(7, node(0));
     Await.until("configuration applied", WAIT, () -> mcmux.server().view().configVersion() == 7);
     try (TextClient c = mcmux.client()) {
-      c.send("set late 0 0 2\r\nok\r\nget late\r\n");
-      assertEquals("STORED", c.readLine());
+      // The event loops switch right after the view; a request may still reach the endpoint.
+      Await.until(
+          "requests reach the discovered node",
+          WAIT,
+          () -> {
+            c.send("set late 0 0 2\r\nok\r\n");
+            return c.readLine().equals("STORED");
+          });
+      c.send("get late\r\n");
       assertEquals("VALUE late 0 2\r\nok\r\nEND\r\n", c.readUntilEnd());
     }
   }
