@@ -79,6 +79,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   private boolean heldBack;
 
   private boolean closed;
+
+  /** True while {@link #processInput} runs; a nested call only asks it to go round again. */
+  private boolean processing;
+
+  private boolean processAgain;
   private ScheduledFuture<?> partialTimer;
   private long partialSinceNanos;
 
@@ -129,6 +134,24 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   }
 
   private void processInput() {
+    if (processing) {
+      // Reached again through drain(), e.g. when answers mcmux makes itself free the outstanding
+      // limit at once: recursing here once per batch overflowed the stack on long pipelines.
+      processAgain = true;
+      return;
+    }
+    processing = true;
+    try {
+      do {
+        processAgain = false;
+        decodeAvailable();
+      } while (processAgain && !closed);
+    } finally {
+      processing = false;
+    }
+  }
+
+  private void decodeAvailable() {
     // The server's item_size_max may be learned after this client connected.
     decoder.maxValueBytes(itemSizeMax());
     boolean progressed = false;
