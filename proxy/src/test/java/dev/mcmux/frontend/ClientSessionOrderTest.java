@@ -77,7 +77,32 @@ class ClientSessionOrderTest {
    * reply to it, took that line as the answer to its next request.
    */
   @Test
+  void longPipelineOfLocalAnswersUnderASmallOutstandingLimit() {
+    String request = "version\r\n";
+    int count = 20_000;
+    String received = exchange(2, request.repeat(count));
+    assertEquals("VERSION 1.6.0\r\n".repeat(count).length(), received.length());
+  }
+
+  @Test
   void noreplyRequestWithoutUpstreamStaysSilent() {
+    String received =
+        exchange(
+            100,
+            "set k 0 0 1 noreply\r\nx\r\n"
+                + "delete k noreply\r\n"
+                + "incr k 1 noreply\r\n"
+                + "touch k 1 noreply\r\n"
+                + "flush_all noreply\r\n"
+                + "get k\r\n");
+    assertEquals("SERVER_ERROR no upstream connection available\r\n", received);
+  }
+
+  /**
+   * Sends {@code input} in one read to a session whose only node has no connection, so that every
+   * request is answered by mcmux itself, and returns what the client received.
+   */
+  private static String exchange(int maxOutstanding, String input) {
     EmbeddedChannel loop = new EmbeddedChannel();
     HostPort address = new HostPort("node0.test", 11211);
     UpstreamNode node = new UpstreamNode(address, UpstreamNode.DEFAULT_ITEM_SIZE_MAX);
@@ -92,28 +117,21 @@ class ClientSessionOrderTest {
     UpstreamPool pool = EmbeddedUpstreams.pool(node, 1, loop.eventLoop());
     FrontendContext frontend =
         new FrontendContext(
-            new Settings.Limits(10, 100, 1 << 20, 1 << 20, Duration.ofHours(1)),
+            new Settings.Limits(10, maxOutstanding, 8 << 20, 8 << 20, Duration.ofHours(1)),
             Settings.DownNodeKeys.MISS,
             ProxyMetrics.NOOP);
     EmbeddedChannel client =
         new EmbeddedChannel(
             new ClientSession(frontend, new LoopContext(view, new UpstreamPool[] {pool})));
     try {
-      client.writeInbound(
-          Unpooled.copiedBuffer(
-              "set k 0 0 1 noreply\r\nx\r\n"
-                  + "delete k noreply\r\n"
-                  + "incr k 1 noreply\r\n"
-                  + "touch k 1 noreply\r\n"
-                  + "flush_all noreply\r\n"
-                  + "get k\r\n",
-              StandardCharsets.US_ASCII));
+      client.writeInbound(Unpooled.copiedBuffer(input, StandardCharsets.US_ASCII));
       StringBuilder received = new StringBuilder();
       for (ByteBuf b; (b = client.readOutbound()) != null; ) {
         received.append(b.toString(StandardCharsets.US_ASCII));
         b.release();
       }
-      assertEquals("SERVER_ERROR no upstream connection available\r\n", received.toString());
+      assertTrue(client.isActive(), "the client was closed");
+      return received.toString();
     } finally {
       client.finishAndReleaseAll();
       loop.finishAndReleaseAll();
