@@ -92,7 +92,18 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     this.metrics = shared.metrics();
     this.loop = loop;
     this.decoder =
-        new AsciiRequestDecoder(itemSizeMax(), (int) shared.limits().maxBufferedBytesPerClient());
+        new AsciiRequestDecoder(
+            itemSizeMax(), getLineLimit(shared.limits().maxBufferedBytesPerClient()));
+  }
+
+  /**
+   * get and gets lines may be as long as the client's buffer, but never shorter than the lines
+   * memcached always reads, and the decoder takes an int: any buffer size the settings accept must
+   * give a valid limit.
+   */
+  private static int getLineLimit(long maxBufferedBytes) {
+    return (int)
+        Math.max(AsciiRequestDecoder.MAX_LINE_BYTES, Math.min(Integer.MAX_VALUE, maxBufferedBytes));
   }
 
   @Override
