@@ -63,7 +63,8 @@ class ClientSessionOrderTest {
               "set_too_large",
               "quit",
               "after-quit",
-              "verbosity")) {
+              "verbosity",
+              "budget-close")) {
         assertTrue(
             SessionWorld.CHECKED.getOrDefault(what, 0) >= 10,
             what + " checked too rarely: " + SessionWorld.CHECKED);
