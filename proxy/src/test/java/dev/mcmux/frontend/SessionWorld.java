@@ -45,15 +45,16 @@ import java.util.TreeMap;
  *
  * <p>A scenario, drawn from a {@link Choices} (random or fuzzer-driven), interleaves clients
  * sending pipelined requests (possibly split mid-request), upstream answers arriving on any
- * connection in pieces of any size, upstream connections dying, and clients leaving or
- * half-closing. At the end every client that stayed must have received exactly the answer to each
- * of its requests, in its order, as a single memcached holding all keys would have answered, where
- * each answer is derived from what the memcached double observed (which parts of a request reached
- * which node, which completed and which died with their connection) and the documented rules for
- * noreply, multi-get merging, broadcasts and failures. Along the way it checks that no request is
- * forwarded with noreply, that a client's requests to a node stay on one connection while any are
- * outstanding there (DESIGN.md invariant 3), that no connection is closed by mcmux for a desync,
- * and that every byte held for clients is returned to the global budget.
+ * connection in pieces of any size, upstream connections dying, clients leaving, half-closing or
+ * quitting, and clients closed by mcmux for their buffer budget. At the end every client that
+ * stayed must have received exactly the answer to each of its requests, in its order, as a single
+ * memcached holding all keys would have answered, where each answer is derived from what the
+ * memcached double observed (which parts of a request reached which node, which completed and which
+ * died with their connection) and the documented rules for noreply, multi-get merging, broadcasts
+ * and failures. Along the way it checks that no request is forwarded with noreply, that a client's
+ * requests to a node stay on one connection while any are outstanding there (DESIGN.md invariant
+ * 3), that no connection is closed by mcmux for a desync, and that every byte held for a client is
+ * given back to the budget.
  */
 final class SessionWorld {
 
@@ -358,10 +359,10 @@ final class SessionWorld {
     return new Req(c.id, seq, Kind.BOGUS, List.of(), false, ascii("bogus\r\n"));
   }
 
-  private Req retrieval(Choices ch, Client c, Kind kind, boolean long_) {
+  private Req retrieval(Choices ch, Client c, Kind kind, boolean longKeys) {
     int seq = c.requests.size();
     // Up to 300 keys, two thirds of them near 250 bytes: a get line past 16 KiB is split.
-    int count = long_ ? 1 + ch.next(300) : 1 + ch.next(8);
+    int count = longKeys ? 1 + ch.next(300) : 1 + ch.next(8);
     List<String> keys = new ArrayList<>(count);
     StringBuilder line = new StringBuilder(kind.command.name().toLowerCase(Locale.ROOT));
     int exptime = 0;
@@ -373,9 +374,9 @@ final class SessionWorld {
     int lineLimit = exptime != 0 || kind == Kind.GAT || kind == Kind.GATS ? 2049 : 1 << 20;
     for (int i = 0; i < count; i++) {
       // Few distinct keys per request, so duplicates are common; long ones force line splits.
-      int k = ch.next(long_ ? 40 : 6);
+      int k = ch.next(longKeys ? 40 : 6);
       String key = "c" + c.id + "s" + seq + "k" + k;
-      if (long_ && k % 3 != 0) {
+      if (longKeys && k % 3 != 0) {
         key += "x".repeat(230 + k % 10);
       }
       if (!keys.isEmpty() && line.length() + 1 + key.length() + 2 > lineLimit) {
