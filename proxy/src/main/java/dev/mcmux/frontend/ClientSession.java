@@ -81,6 +81,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   private boolean heldBack;
 
   private boolean closed;
+
+  /** True while {@link #processInput} runs; a nested call only asks it to go round again. */
+  private boolean processing;
+
+  private boolean processAgain;
   private ScheduledFuture<?> partialTimer;
   private long partialSinceNanos;
 
@@ -89,7 +94,18 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     this.metrics = shared.metrics();
     this.loop = loop;
     this.decoder =
-        new AsciiRequestDecoder(itemSizeMax(), (int) shared.limits().maxBufferedBytesPerClient());
+        new AsciiRequestDecoder(
+            itemSizeMax(), getLineLimit(shared.limits().maxBufferedBytesPerClient()));
+  }
+
+  /**
+   * get and gets lines may be as long as the client's buffer, but never shorter than the lines
+   * memcached always reads, and the decoder takes an int: any buffer size the settings accept must
+   * give a valid limit.
+   */
+  private static int getLineLimit(long maxBufferedBytes) {
+    return (int)
+        Math.max(AsciiRequestDecoder.MAX_LINE_BYTES, Math.min(Integer.MAX_VALUE, maxBufferedBytes));
   }
 
   @Override
@@ -141,6 +157,24 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   }
 
   private void processInput() {
+    if (processing) {
+      // Reached again through drain(), e.g. when answers mcmux makes itself free the outstanding
+      // limit at once: recursing here once per batch overflowed the stack on long pipelines.
+      processAgain = true;
+      return;
+    }
+    processing = true;
+    try {
+      do {
+        processAgain = false;
+        decodeAvailable();
+      } while (processAgain && !closed);
+    } finally {
+      processing = false;
+    }
+  }
+
+  private void decodeAvailable() {
     // The server's item_size_max may be learned after this client connected.
     decoder.maxValueBytes(itemSizeMax());
     boolean progressed = false;

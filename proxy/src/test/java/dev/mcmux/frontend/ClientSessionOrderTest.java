@@ -63,7 +63,8 @@ class ClientSessionOrderTest {
               "set_too_large",
               "quit",
               "after-quit",
-              "verbosity")) {
+              "verbosity",
+              "budget-close")) {
         assertTrue(
             SessionWorld.CHECKED.getOrDefault(what, 0) >= 10,
             what + " checked too rarely: " + SessionWorld.CHECKED);
@@ -77,7 +78,45 @@ class ClientSessionOrderTest {
    * reply to it, took that line as the answer to its next request.
    */
   @Test
+  void longPipelineOfLocalAnswersUnderASmallOutstandingLimit() {
+    String request = "version\r\n";
+    int count = 20_000;
+    String received = exchange(2, 8 << 20, request.repeat(count));
+    assertEquals("VERSION 1.6.0\r\n".repeat(count).length(), received.length());
+  }
+
+  @Test
   void noreplyRequestWithoutUpstreamStaysSilent() {
+    String received =
+        exchange(
+            100,
+            8 << 20,
+            "set k 0 0 1 noreply\r\nx\r\n"
+                + "delete k noreply\r\n"
+                + "incr k 1 noreply\r\n"
+                + "touch k 1 noreply\r\n"
+                + "flush_all noreply\r\n"
+                + "get k\r\n");
+    assertEquals("SERVER_ERROR no upstream connection available\r\n", received);
+  }
+
+  /**
+   * Any per-client buffer size the settings accept works: below 2048 bytes, or past 2 GiB (cut to
+   * an int), ClientSession's constructor threw, so every client connection failed while its
+   * connection count was never given back.
+   */
+  @Test
+  void anyAcceptedBufferLimitWorks() {
+    for (long limit : new long[] {1, 2047, 2048, 3L << 30, 4L << 30, Long.MAX_VALUE}) {
+      assertEquals("VERSION 1.6.0\r\n", exchange(100, limit, "version\r\n"), "limit " + limit);
+    }
+  }
+
+  /**
+   * Sends {@code input} in one read to a session whose only node has no connection, so that every
+   * request is answered by mcmux itself, and returns what the client received.
+   */
+  private static String exchange(int maxOutstanding, long maxBufferedBytes, String input) {
     EmbeddedChannel loop = new EmbeddedChannel();
     HostPort address = new HostPort("node0.test", 11211);
     UpstreamNode node = new UpstreamNode(address, UpstreamNode.DEFAULT_ITEM_SIZE_MAX, 3);
@@ -92,28 +131,21 @@ class ClientSessionOrderTest {
     UpstreamPool pool = EmbeddedUpstreams.pool(node, 1, loop.eventLoop());
     FrontendContext frontend =
         new FrontendContext(
-            new Settings.Limits(10, 100, 1 << 20, 1 << 20, Duration.ofHours(1)),
+            new Settings.Limits(10, maxOutstanding, maxBufferedBytes, 8 << 20, Duration.ofHours(1)),
             Settings.DownNodeKeys.MISS,
             ProxyMetrics.NOOP);
     EmbeddedChannel client =
         new EmbeddedChannel(
             new ClientSession(frontend, new LoopContext(view, new UpstreamPool[] {pool})));
     try {
-      client.writeInbound(
-          Unpooled.copiedBuffer(
-              "set k 0 0 1 noreply\r\nx\r\n"
-                  + "delete k noreply\r\n"
-                  + "incr k 1 noreply\r\n"
-                  + "touch k 1 noreply\r\n"
-                  + "flush_all noreply\r\n"
-                  + "get k\r\n",
-              StandardCharsets.US_ASCII));
+      client.writeInbound(Unpooled.copiedBuffer(input, StandardCharsets.US_ASCII));
       StringBuilder received = new StringBuilder();
       for (ByteBuf b; (b = client.readOutbound()) != null; ) {
         received.append(b.toString(StandardCharsets.US_ASCII));
         b.release();
       }
-      assertEquals("SERVER_ERROR no upstream connection available\r\n", received.toString());
+      assertTrue(client.isActive(), "the client was closed");
+      return received.toString();
     } finally {
       client.finishAndReleaseAll();
       loop.finishAndReleaseAll();

@@ -45,15 +45,16 @@ import java.util.TreeMap;
  *
  * <p>A scenario, drawn from a {@link Choices} (random or fuzzer-driven), interleaves clients
  * sending pipelined requests (possibly split mid-request), upstream answers arriving on any
- * connection in pieces of any size, upstream connections dying, and clients leaving or
- * half-closing. At the end every client that stayed must have received exactly the answer to each
- * of its requests, in its order, as a single memcached holding all keys would have answered, where
- * each answer is derived from what the memcached double observed (which parts of a request reached
- * which node, which completed and which died with their connection) and the documented rules for
- * noreply, multi-get merging, broadcasts and failures. Along the way it checks that no request is
- * forwarded with noreply, that a client's requests to a node stay on one connection while any are
- * outstanding there (DESIGN.md invariant 3), that no connection is closed by mcmux for a desync,
- * and that every byte held for clients is returned to the global budget.
+ * connection in pieces of any size, upstream connections dying, clients leaving, half-closing or
+ * quitting, and clients closed by mcmux for their buffer budget. At the end every client that
+ * stayed must have received exactly the answer to each of its requests, in its order, as a single
+ * memcached holding all keys would have answered, where each answer is derived from what the
+ * memcached double observed (which parts of a request reached which node, which completed and which
+ * died with their connection) and the documented rules for noreply, multi-get merging, broadcasts
+ * and failures. Along the way it checks that no request is forwarded with noreply, that a client's
+ * requests to a node stay on one connection while any are outstanding there (DESIGN.md invariant
+ * 3), that no connection is closed by mcmux for a desync, and that every byte held for a client is
+ * given back to the budget.
  */
 final class SessionWorld {
 
@@ -107,12 +108,11 @@ final class SessionWorld {
   private final int salt;
   private final Settings.DownNodeKeys downNodeKeys;
   private final ClusterView view;
-  private final FrontendContext frontend;
   private final EmbeddedChannel loopChannel;
   private final List<Upstream> upstreams = new ArrayList<>();
   private final List<Client> clients = new ArrayList<>();
   private final StringBuilder trace = new StringBuilder();
-  private final List<String> closeReasons = new ArrayList<>();
+  private final boolean longLines;
 
   SessionWorld(
       int nodes,
@@ -121,12 +121,49 @@ final class SessionWorld {
       int maxOutstanding,
       Settings.DownNodeKeys downNodeKeys,
       int salt) {
+    this(
+        nodes,
+        connectionsPerNode,
+        clientCount,
+        maxOutstanding,
+        downNodeKeys,
+        salt,
+        8L << 20,
+        64L << 20);
+  }
+
+  /**
+   * A world; each client has its own {@link FrontendContext} (so its own share of the global
+   * budget), which tells whose budget closed a client.
+   *
+   * @param clientBudget max-buffered-bytes-per-client; under 1 MiB, clients may be closed for it
+   *     and send no long get lines (the get-line limit is this budget)
+   * @param globalBudget global-buffer-budget of each client's context
+   */
+  SessionWorld(
+      int nodes,
+      int connectionsPerNode,
+      int clientCount,
+      int maxOutstanding,
+      Settings.DownNodeKeys downNodeKeys,
+      int salt,
+      long clientBudget,
+      long globalBudget) {
     this.salt = salt;
     this.downNodeKeys = downNodeKeys;
+    this.longLines = clientBudget >= 1 << 20;
     trace.append(
         String.format(
-            "world: %d nodes x %d connections, %d clients, max outstanding %d, %s, salt %d%n",
-            nodes, connectionsPerNode, clientCount, maxOutstanding, downNodeKeys, salt));
+            "world: %d nodes x %d connections, %d clients, max outstanding %d, %s, salt %d,"
+                + " budgets %d/%d%n",
+            nodes,
+            connectionsPerNode,
+            clientCount,
+            maxOutstanding,
+            downNodeKeys,
+            salt,
+            clientBudget,
+            globalBudget));
     List<UpstreamNode> nodeList = new ArrayList<>();
     List<PlacementNode> placed = new ArrayList<>();
     for (int n = 0; n < nodes; n++) {
@@ -149,10 +186,13 @@ final class SessionWorld {
     }
     LoopContext loop = new LoopContext(view, pools);
     Settings.Limits limits =
-        new Settings.Limits(1000, maxOutstanding, 8L << 20, 64L << 20, Duration.ofHours(1));
-    frontend = new FrontendContext(limits, downNodeKeys, new RecordingMetrics());
+        new Settings.Limits(1000, maxOutstanding, clientBudget, globalBudget, Duration.ofHours(1));
     for (int c = 0; c < clientCount; c++) {
-      clients.add(new Client(c, new EmbeddedChannel(new ClientSession(frontend, loop))));
+      List<String> reasons = new ArrayList<>();
+      FrontendContext frontend =
+          new FrontendContext(limits, downNodeKeys, new RecordingMetrics(reasons));
+      clients.add(
+          new Client(c, new EmbeddedChannel(new ClientSession(frontend, loop)), frontend, reasons));
     }
   }
 
@@ -165,7 +205,9 @@ final class SessionWorld {
         1 + ch.next(3),
         outstanding[ch.next(outstanding.length)],
         ch.percent(50) ? Settings.DownNodeKeys.MISS : Settings.DownNodeKeys.FAIL,
-        ch.next(1 << 16));
+        ch.next(1 << 16),
+        ch.percent(20) ? 100 + ch.next(1500) : 8L << 20,
+        ch.percent(10) ? 100 + ch.next(2000) : 64L << 20);
   }
 
   // ---------------------------------------------------------------- scenarios
@@ -216,7 +258,7 @@ final class SessionWorld {
 
   private void sendBatch(Choices ch, boolean retrievalsOnly) {
     Client c = clients.get(ch.next(clients.size()));
-    if (c.closed || c.halfClosed || c.quit) {
+    if (c.closed || c.halfClosed || c.quit || c.evicted) {
       return;
     }
     int n = 1 + ch.next(3);
@@ -244,7 +286,7 @@ final class SessionWorld {
   private Req request(Choices ch, Client c) {
     int pick = ch.next(100);
     if (pick < 35) {
-      return retrieval(ch, c, Kind.values()[ch.next(4)], ch.percent(10));
+      return retrieval(ch, c, Kind.values()[ch.next(4)], longLines && ch.percent(10));
     }
     int seq = c.requests.size();
     String key = "c" + c.id + "s" + seq;
@@ -317,10 +359,10 @@ final class SessionWorld {
     return new Req(c.id, seq, Kind.BOGUS, List.of(), false, ascii("bogus\r\n"));
   }
 
-  private Req retrieval(Choices ch, Client c, Kind kind, boolean long_) {
+  private Req retrieval(Choices ch, Client c, Kind kind, boolean longKeys) {
     int seq = c.requests.size();
     // Up to 300 keys, two thirds of them near 250 bytes: a get line past 16 KiB is split.
-    int count = long_ ? 1 + ch.next(300) : 1 + ch.next(8);
+    int count = longKeys ? 1 + ch.next(300) : 1 + ch.next(8);
     List<String> keys = new ArrayList<>(count);
     StringBuilder line = new StringBuilder(kind.command.name().toLowerCase(Locale.ROOT));
     int exptime = 0;
@@ -332,9 +374,9 @@ final class SessionWorld {
     int lineLimit = exptime != 0 || kind == Kind.GAT || kind == Kind.GATS ? 2049 : 1 << 20;
     for (int i = 0; i < count; i++) {
       // Few distinct keys per request, so duplicates are common; long ones force line splits.
-      int k = ch.next(long_ ? 40 : 6);
+      int k = ch.next(longKeys ? 40 : 6);
       String key = "c" + c.id + "s" + seq + "k" + k;
-      if (long_ && k % 3 != 0) {
+      if (longKeys && k % 3 != 0) {
         key += "x".repeat(230 + k % 10);
       }
       if (!keys.isEmpty() && line.length() + 1 + key.length() + 2 > lineLimit) {
@@ -352,11 +394,12 @@ final class SessionWorld {
   // ---------------------------------------------------------------- actions
 
   private void write(Client c, byte[] bytes) {
-    if (c.quit && !c.channel.isActive()) {
-      // The first piece held a quit that has already closed the connection.
+    if (!c.channel.isActive()) {
+      // The first piece held a quit that has already closed the connection, or the client
+      // went past a buffer budget.
+      assertTrue(c.quit || c.evicted, "client " + c.id + " was closed by mcmux: " + c.reasons);
       return;
     }
-    assertTrue(c.channel.isActive(), "client " + c.id + " was closed by mcmux: " + closeReasons);
     c.channel.writeInbound(Unpooled.wrappedBuffer(bytes));
     pump();
   }
@@ -445,8 +488,8 @@ final class SessionWorld {
         }
       }
       for (Client c : clients) {
-        if (!c.closed && !c.halfClosed && !c.quit) {
-          assertTrue(c.channel.isActive(), "mcmux closed client " + c.id + ": " + closeReasons);
+        if (!c.closed && !c.evicted && !c.channel.isActive()) {
+          closedByMcmux(c);
         }
         for (Object m; (m = c.channel.readOutbound()) != null; ) {
           ByteBuf b = (ByteBuf) m;
@@ -461,8 +504,29 @@ final class SessionWorld {
     fail("the event loops never went idle");
   }
 
-  /** Remembers why clients were closed, so an unexpected close names its reason. */
-  private final class RecordingMetrics implements ProxyMetrics {
+  /**
+   * A client mcmux closed: after its quit or half-close that is the end of its answers; after it
+   * went past a buffer budget it is legitimately cut off, and only the others are checked.
+   */
+  private void closedByMcmux(Client c) {
+    if (c.reasons.contains("client_budget") || c.reasons.contains("global_budget")) {
+      c.evicted = true;
+      count("budget-close");
+      trace.append("client ").append(c.id).append(" closed by mcmux: ").append(c.reasons);
+      trace.append('\n');
+    } else if (!c.halfClosed && !c.quit) {
+      fail("mcmux closed client " + c.id + ": " + c.reasons);
+    }
+  }
+
+  /** Remembers why one client was closed, so an unexpected close names its reason. */
+  private static final class RecordingMetrics implements ProxyMetrics {
+    private final List<String> reasons;
+
+    RecordingMetrics(List<String> reasons) {
+      this.reasons = reasons;
+    }
+
     @Override
     public void nudge() {}
 
@@ -471,7 +535,7 @@ final class SessionWorld {
 
     @Override
     public void clientClosed(String reason) {
-      closeReasons.add(reason);
+      reasons.add(reason);
     }
 
     @Override
@@ -688,15 +752,20 @@ final class SessionWorld {
   private static final class Client {
     final int id;
     final EmbeddedChannel channel;
+    final FrontendContext frontend;
+    final List<String> reasons;
+    boolean evicted;
     final List<Req> requests = new ArrayList<>();
     final ByteArrayOutputStream received = new ByteArrayOutputStream();
     boolean closed;
     boolean halfClosed;
     boolean quit;
 
-    Client(int id, EmbeddedChannel channel) {
+    Client(int id, EmbeddedChannel channel, FrontendContext frontend, List<String> reasons) {
       this.id = id;
       this.channel = channel;
+      this.frontend = frontend;
+      this.reasons = reasons;
     }
   }
 
@@ -780,7 +849,9 @@ final class SessionWorld {
       }
     }
     for (Client c : clients) {
-      if (c.closed) {
+      // Every byte held for a client is given back, whether or not it stayed.
+      assertEquals(0, c.frontend.budget().used(), "bytes still charged for client " + c.id);
+      if (c.closed || c.evicted) {
         continue;
       }
       ByteArrayOutputStream expected = new ByteArrayOutputStream();
@@ -797,7 +868,6 @@ final class SessionWorld {
         assertTrue(c.channel.isActive(), "client " + c.id + " was closed");
       }
     }
-    assertEquals(0, frontend.budget().used(), "response bytes still charged to the budget");
   }
 
   private boolean nodeAlive(int node) {
