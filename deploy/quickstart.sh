@@ -55,6 +55,19 @@ mvn -B -q package -DskipTests
 stop
 mkdir -p "$state"
 
+# Installing Debian's memcached starts its plaintext service on 127.0.0.1:11211, where mcmux
+# listens in this quick start.
+if nc -z 127.0.0.1 "$plain_port" 2>/dev/null; then
+  if command -v systemctl >/dev/null && systemctl is-active --quiet memcached 2>/dev/null; then
+    echo "stopping Debian's memcached service, which holds 127.0.0.1:$plain_port"
+    echo "(systemctl start memcached brings it back)"
+    as_root systemctl stop memcached
+  else
+    echo "127.0.0.1:$plain_port is in use; stop what listens there and run this again" >&2
+    exit 1
+  fi
+fi
+
 # A throwaway CA and a certificate for localhost signed by it: mcmux verifies the chain and the
 # host name exactly as it would against a production service.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \

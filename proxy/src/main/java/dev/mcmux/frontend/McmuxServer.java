@@ -641,6 +641,7 @@ public final class McmuxServer implements AutoCloseable {
           .field("address", node.address().toString())
           .field("state", node.state())
           .field("connections", node.liveConnections())
+          .field("in_flight", node.inFlight())
           .field("server_version", node.version())
           .field("item_size_max", node.itemSizeMax())
           .field("last_error", node.lastError().isEmpty() ? null : node.lastError())

@@ -144,6 +144,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     }
     pending.addLast(request);
     metrics.pendingDelta(1);
+    pool.node().inFlightDelta(1);
     metrics.bytes(ProxyMetrics.Direction.UPSTREAM_OUT, encoded.readableBytes());
     lastWriteNanos = request.writtenAtNanos;
     channel.write(encoded, channel.voidPromise());
@@ -271,6 +272,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       }
       pending.pollFirst();
       metrics.pendingDelta(-1);
+      pool.node().inFlightDelta(-1);
       ByteBuf frame = cumulation.readRetainedSlice(len);
       if (pending.isEmpty()) {
         nudged = false;
@@ -347,6 +349,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     PendingRequest p;
     while ((p = pending.pollFirst()) != null) {
       metrics.pendingDelta(-1);
+      pool.node().inFlightDelta(-1);
       p.onFailure(error);
     }
     flushSinks();

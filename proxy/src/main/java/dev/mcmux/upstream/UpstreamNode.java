@@ -18,6 +18,8 @@ public final class UpstreamNode {
   private final AtomicLong itemSizeMax;
   private final AtomicInteger liveConnections = new AtomicInteger();
   private final AtomicInteger consecutiveFailures = new AtomicInteger();
+  private final java.util.concurrent.atomic.LongAdder inFlight =
+      new java.util.concurrent.atomic.LongAdder();
   private final int failureThreshold;
   private final CompletableFuture<Void> firstConnection = new CompletableFuture<>();
   private volatile String version = "1.6.0";
@@ -86,6 +88,15 @@ public final class UpstreamNode {
       return "up";
     }
     return consecutiveFailures.get() >= failureThreshold ? "down" : "connecting";
+  }
+
+  /** Requests written to this node and not yet answered, across all event loops. */
+  public long inFlight() {
+    return inFlight.sum();
+  }
+
+  void inFlightDelta(int delta) {
+    inFlight.add(delta);
   }
 
   void connectFailed() {
