@@ -220,6 +220,7 @@ class BenchIT {
                       c.send("set key:4 " + header.split(" ")[2] + " 0 100\r\n" + data + "\r\n");
                       c.readLine();
                     }
+                    // Pacing, not synchronisation: leave the bench most of the server.
                     Thread.sleep(2);
                   }
                 } catch (Throwable t) {
@@ -272,10 +273,22 @@ class BenchIT {
                       c.readLine();
                     }
                   }
-                  Thread.sleep(300);
+                  // Wait until the bench has written a newer version, so restoring this one is a
+                  // rollback the bench must notice.
+                  String first = data;
+                  String now = first;
+                  while (now.equals(first) && !stop.get()) {
+                    c.send("get key:0\r\n");
+                    String h = c.readLine();
+                    if (h.startsWith("VALUE ")) {
+                      now = c.readLine();
+                      c.readLine();
+                    }
+                  }
                   while (!stop.get()) {
                     c.send("set key:0 " + header.split(" ")[2] + " 0 100\r\n" + data + "\r\n");
                     c.readLine();
+                    // Pacing, not synchronisation: leave the bench most of the server.
                     Thread.sleep(2);
                   }
                 } catch (Throwable t) {
