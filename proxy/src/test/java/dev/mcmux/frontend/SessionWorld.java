@@ -223,6 +223,8 @@ final class SessionWorld {
           sendBatch(ch, false);
         } else if (pick < 85) {
           deliver(ch.next(upstreams.size()), 1 + ch.next(ch.percent(30) ? 4000 : 60));
+        } else if (pick < 88) {
+          probe(ch.next(upstreams.size()));
         } else if (pick < 91) {
           kill(ch.next(upstreams.size()));
         } else if (pick < 95) {
@@ -419,7 +421,9 @@ final class SessionWorld {
     while (!u.pending.isEmpty() && u.pending.peekFirst().end <= u.delivered) {
       Part p = u.pending.pollFirst();
       p.done = true;
-      p.req.events.add(new Event(p, null));
+      if (p.req != null) {
+        p.req.events.add(new Event(p, null));
+      }
     }
     pump();
   }
@@ -434,10 +438,23 @@ final class SessionWorld {
     // mcmux fails the pending requests in their FIFO order.
     for (Part p : u.pending) {
       p.done = true;
-      p.req.events.add(new Event(p, LOST));
+      if (p.req != null) {
+        p.req.events.add(new Event(p, LOST));
+      }
     }
     u.pending.clear();
     u.channel.close();
+    pump();
+  }
+
+  /** The connection's watchdog probe: one more request in its FIFO that belongs to no client. */
+  private void probe(int index) {
+    Upstream u = upstreams.get(index);
+    if (u.killed) {
+      return;
+    }
+    trace.append(u).append(" probed\n");
+    EmbeddedUpstreams.probe(u.conn);
     pump();
   }
 
@@ -600,6 +617,16 @@ final class SessionWorld {
     }
 
     private void accept(AsciiRequest q) {
+      if (q.command() == Command.VERSION) {
+        // mcmux's own probe; the version it reports is what local version answers say.
+        byte[] answer = ascii("VERSION " + view.nodes().get(0).version() + "\r\n");
+        toSend.writeBytes(answer);
+        queued += answer.length;
+        Part probe = new Part(null, this, List.of());
+        probe.end = queued;
+        pending.addLast(probe);
+        return;
+      }
       Req req = owner(q);
       assertFalse(req.afterQuit, req + " came after a quit, yet it was forwarded");
       if (q.command() == Command.GAT || q.command() == Command.GATS) {
