@@ -69,6 +69,7 @@ final class SessionWorld {
   }
 
   static final String LOST = "SERVER_ERROR upstream connection lost\r\n";
+  static final String TIMEOUT = "SERVER_ERROR upstream timeout\r\n";
   static final String NO_UPSTREAM = "SERVER_ERROR no upstream connection available\r\n";
   private static final byte[] OK = ascii("OK\r\n");
 
@@ -226,7 +227,7 @@ final class SessionWorld {
         } else if (pick < 88) {
           probe(ch.next(upstreams.size()));
         } else if (pick < 91) {
-          kill(ch.next(upstreams.size()));
+          kill(ch.next(upstreams.size()), ch.percent(30));
         } else if (pick < 95) {
           closeClient(ch.next(clients.size()));
         } else {
@@ -428,22 +429,30 @@ final class SessionWorld {
     pump();
   }
 
-  private void kill(int index) {
+  /**
+   * Ends a connection: the server goes away, or (when {@code timeout}) its watchdog gives up on the
+   * head request, as {@code UpstreamConnection.checkTimers} does.
+   */
+  private void kill(int index, boolean timeout) {
     Upstream u = upstreams.get(index);
     if (u.killed) {
       return;
     }
-    trace.append("node ").append(u.node).append('#').append(u.slot).append(" dies\n");
+    trace.append(u).append(timeout ? " times out\n" : " dies\n");
     u.killed = true;
     // mcmux fails the pending requests in their FIFO order.
     for (Part p : u.pending) {
       p.done = true;
       if (p.req != null) {
-        p.req.events.add(new Event(p, LOST));
+        p.req.events.add(new Event(p, timeout ? TIMEOUT : LOST));
       }
     }
     u.pending.clear();
-    u.channel.close();
+    if (timeout) {
+      u.conn.close("request timed out after 1000 ms");
+    } else {
+      u.channel.close();
+    }
     pump();
   }
 
@@ -910,7 +919,7 @@ final class SessionWorld {
     count(kind);
     for (Event ev : r.events) {
       if (ev.failure != null) {
-        count("connection-lost");
+        count(ev.failure.equals(TIMEOUT) ? "timeout" : "connection-lost");
       }
     }
     if (new String(e, StandardCharsets.ISO_8859_1).equals(NO_UPSTREAM)) {
