@@ -56,6 +56,7 @@ class ClientSessionOrderTest {
       for (String what :
           List.of(
               "connection-lost",
+              "timeout",
               "no-upstream",
               "noreply-silent",
               "merged",

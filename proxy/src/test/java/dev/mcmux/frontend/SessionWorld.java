@@ -69,6 +69,7 @@ final class SessionWorld {
   }
 
   static final String LOST = "SERVER_ERROR upstream connection lost\r\n";
+  static final String TIMEOUT = "SERVER_ERROR upstream timeout\r\n";
   static final String NO_UPSTREAM = "SERVER_ERROR no upstream connection available\r\n";
   private static final byte[] OK = ascii("OK\r\n");
 
@@ -223,8 +224,10 @@ final class SessionWorld {
           sendBatch(ch, false);
         } else if (pick < 85) {
           deliver(ch.next(upstreams.size()), 1 + ch.next(ch.percent(30) ? 4000 : 60));
+        } else if (pick < 88) {
+          probe(ch.next(upstreams.size()));
         } else if (pick < 91) {
-          kill(ch.next(upstreams.size()));
+          kill(ch.next(upstreams.size()), ch.percent(30));
         } else if (pick < 95) {
           closeClient(ch.next(clients.size()));
         } else {
@@ -419,25 +422,48 @@ final class SessionWorld {
     while (!u.pending.isEmpty() && u.pending.peekFirst().end <= u.delivered) {
       Part p = u.pending.pollFirst();
       p.done = true;
-      p.req.events.add(new Event(p, null));
+      if (p.req != null) {
+        p.req.events.add(new Event(p, null));
+      }
     }
     pump();
   }
 
-  private void kill(int index) {
+  /**
+   * Ends a connection: the server goes away, or (when {@code timeout}) its watchdog gives up on the
+   * head request, as {@code UpstreamConnection.checkTimers} does.
+   */
+  private void kill(int index, boolean timeout) {
     Upstream u = upstreams.get(index);
     if (u.killed) {
       return;
     }
-    trace.append("node ").append(u.node).append('#').append(u.slot).append(" dies\n");
+    trace.append(u).append(timeout ? " times out\n" : " dies\n");
     u.killed = true;
     // mcmux fails the pending requests in their FIFO order.
     for (Part p : u.pending) {
       p.done = true;
-      p.req.events.add(new Event(p, LOST));
+      if (p.req != null) {
+        p.req.events.add(new Event(p, timeout ? TIMEOUT : LOST));
+      }
     }
     u.pending.clear();
-    u.channel.close();
+    if (timeout) {
+      u.conn.close("request timed out after 1000 ms");
+    } else {
+      u.channel.close();
+    }
+    pump();
+  }
+
+  /** The connection's watchdog probe: one more request in its FIFO that belongs to no client. */
+  private void probe(int index) {
+    Upstream u = upstreams.get(index);
+    if (u.killed) {
+      return;
+    }
+    trace.append(u).append(" probed\n");
+    EmbeddedUpstreams.probe(u.conn);
     pump();
   }
 
@@ -603,6 +629,16 @@ final class SessionWorld {
     }
 
     private void accept(AsciiRequest q) {
+      if (q.command() == Command.VERSION) {
+        // mcmux's own probe; the version it reports is what local version answers say.
+        byte[] answer = ascii("VERSION " + view.nodes().get(0).version() + "\r\n");
+        toSend.writeBytes(answer);
+        queued += answer.length;
+        Part probe = new Part(null, this, List.of());
+        probe.end = queued;
+        pending.addLast(probe);
+        return;
+      }
       Req req = owner(q);
       assertFalse(req.afterQuit, req + " came after a quit, yet it was forwarded");
       if (q.command() == Command.GAT || q.command() == Command.GATS) {
@@ -886,7 +922,7 @@ final class SessionWorld {
     count(kind);
     for (Event ev : r.events) {
       if (ev.failure != null) {
-        count("connection-lost");
+        count(ev.failure.equals(TIMEOUT) ? "timeout" : "connection-lost");
       }
     }
     if (new String(e, StandardCharsets.ISO_8859_1).equals(NO_UPSTREAM)) {

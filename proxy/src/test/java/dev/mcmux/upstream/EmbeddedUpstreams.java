@@ -79,4 +79,9 @@ public final class EmbeddedUpstreams {
     }
     return conn;
   }
+
+  /** Sends the keepalive/nudge probe ({@code version}) as the connection's watchdog would. */
+  public static void probe(UpstreamConnection conn) {
+    conn.probe();
+  }
 }
