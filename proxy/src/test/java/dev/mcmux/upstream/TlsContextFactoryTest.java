@@ -523,6 +523,8 @@ class TlsContextFactoryTest {
     Outcome connect(TlsContextFactory factory, String host) throws Exception {
       int port = ((InetSocketAddress) channel.localAddress()).getPort();
       CompletableFuture<String> echoed = new CompletableFuture<>();
+      java.util.concurrent.atomic.AtomicReference<SslHandler> sslHolder =
+          new java.util.concurrent.atomic.AtomicReference<>();
       Channel ch =
           new Bootstrap()
               .group(group)
@@ -531,9 +533,11 @@ class TlsContextFactoryTest {
                   new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel c) {
+                      SslHandler handler = factory.newHandler(c.alloc(), host, port);
+                      sslHolder.set(handler);
                       c.pipeline()
                           .addLast(
-                              factory.newHandler(c.alloc(), host, port),
+                              handler,
                               new SimpleChannelInboundHandler<ByteBuf>() {
                                 @Override
                                 protected void channelRead0(ChannelHandlerContext ctx, ByteBuf m) {
@@ -559,7 +563,9 @@ class TlsContextFactoryTest {
               .sync()
               .channel();
       try {
-        SslHandler ssl = ch.pipeline().get(SslHandler.class);
+        // Kept from initChannel: a refused handshake may already have taken the handler (and
+        // the channel) down by the time connect() returns.
+        SslHandler ssl = sslHolder.get();
         var handshake = ssl.handshakeFuture();
         assertTrue(handshake.await(WAIT_SECONDS, TimeUnit.SECONDS), "handshake timed out");
         if (!handshake.isSuccess()) {
