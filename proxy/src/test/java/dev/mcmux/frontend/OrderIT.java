@@ -138,12 +138,21 @@ class OrderIT {
             for (int i = 0; i < 25; i++) {
               String prefix = "mix" + c + "x" + i;
               assertEquals(
-                  expected,
-                  runScript(client, prefix).replace(prefix, "PREFIX"),
+                  decrInPlace(expected),
+                  decrInPlace(runScript(client, prefix).replace(prefix, "PREFIX")),
                   "client " + c + " script run " + i);
             }
           }
         });
+  }
+
+  /**
+   * memcached shortens a decremented value in place (padding with a space) only while nobody else
+   * holds the item; under the hammers' load it may build a new, shorter item instead. Both are
+   * memcached's own answer, so both read the same here.
+   */
+  private static String decrInPlace(String answers) {
+    return answers.replace("VALUE PREFIX:n 5 2\r\n0 \r\n", "VALUE PREFIX:n 5 1\r\n0\r\n");
   }
 
   @Test
