@@ -153,33 +153,8 @@ start() { # cpu, log file, command...: runs it pinned, in the background; sets L
   PIDS+=("$LAST_PID")
 }
 
-# Free loopback ports outside the ephemeral range (connect-per-request uses that one heavily).
-free_ports() { # count
-  python3 - "$1" <<'EOF'
-import random, socket, sys
-want, ports, held = int(sys.argv[1]), [], []
-while len(ports) < want:
-    p = random.randrange(20000, 32000)
-    if p in ports:
-        continue
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        s.close()
-        continue
-    held.append(s)
-    ports.append(p)
-print(" ".join(map(str, ports)))
-EOF
-}
-
-is_listening() { # port
-  local hex
-  hex=$(printf '%04X' "$1")
-  awk -v h=":$hex" 'substr($2, length($2) - 4) == h && $4 == "0A" { f = 1 } END { exit !f }' \
-    /proc/net/tcp /proc/net/tcp6
-}
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 wait_listen() { # name, pid, port, log: waits without connecting (a connection would be counted)
   local name=$1 pid=$2 port=$3 logfile=$4 i

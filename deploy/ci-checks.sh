@@ -206,7 +206,7 @@ run_shellcheck() {
   local files
   mapfile -t files < <(shell_scripts)
   [ "${#files[@]}" -gt 0 ]
-  shellcheck "${files[@]}"
+  shellcheck -x "${files[@]}"
   echo "checked: ${files[*]}"
 }
 check "shellcheck on every shell script" run_shellcheck
