@@ -75,7 +75,47 @@ public record Settings(
       Discovery discovery,
       Duration discoveryInterval,
       int failureThreshold,
-      DownNodeKeys multigetOnDownNode) {}
+      DownNodeKeys multigetOnDownNode,
+      /** Command names answered locally with an error instead of being forwarded. */
+      List<String> denyCommands,
+      /** Whether a down node's keys go to the next distinct node on the ring. */
+      boolean failover,
+      /** The longest expiry a write redirected by failover may have. */
+      Duration failoverTtlCap,
+      /** Upstream connections to one node across all event loops; 0 means no cap. */
+      int maxConnectionsPerNode,
+      Mode mode,
+      /** Per-node mode: consecutive local ports from the listen port; 0 = one per static node. */
+      int perNodePorts) {
+
+    /** The names {@code upstream.deny-commands} accepts: every command mcmux forwards. */
+    public static final List<String> DENIABLE =
+        List.of(
+            "get",
+            "gets",
+            "gat",
+            "gats",
+            "set",
+            "add",
+            "replace",
+            "append",
+            "prepend",
+            "cas",
+            "delete",
+            "incr",
+            "decr",
+            "touch",
+            "flush_all",
+            "stats");
+  }
+
+  /** How client connections map to nodes. */
+  public enum Mode {
+    /** One listener; mcmux places each key on its node. */
+    ROUTED,
+    /** One local port per node; the client places keys itself by choosing the port. */
+    PER_NODE
+  }
 
   /** Where the node list comes from. */
   public enum Discovery {

@@ -163,6 +163,12 @@ public final class SettingsLoader {
     line(out, "upstream.discovery-interval", duration(k.discoveryInterval()));
     line(out, "upstream.failure-threshold", String.valueOf(k.failureThreshold()));
     line(out, "upstream.multiget-on-down-node", lower(k.multigetOnDownNode()));
+    line(out, "upstream.deny-commands", list(k.denyCommands()));
+    line(out, "upstream.failover", String.valueOf(k.failover()));
+    line(out, "upstream.failover-ttl-cap", duration(k.failoverTtlCap()));
+    line(out, "upstream.max-connections-per-node", String.valueOf(k.maxConnectionsPerNode()));
+    line(out, "mode", modeName(k.mode()));
+    line(out, "per-node-ports", String.valueOf(k.perNodePorts()));
     Settings.Operations o = s.operations();
     line(out, "admin.readiness", lower(o.readiness()));
     line(out, "tls.reload-interval", duration(o.tlsReloadInterval()));
@@ -326,6 +332,10 @@ public final class SettingsLoader {
     return sb.append(']').toString();
   }
 
+  private static String modeName(Settings.Mode m) {
+    return lower(m).replace('_', '-');
+  }
+
   private static String lower(Enum<?> e) {
     return e.name().toLowerCase(Locale.ROOT);
   }
@@ -428,7 +438,13 @@ public final class SettingsLoader {
               enumValue("mcmux.upstream.discovery", Settings.Discovery.class),
               duration("mcmux.upstream.discovery-interval"),
               count("mcmux.upstream.failure-threshold"),
-              enumValue("mcmux.upstream.multiget-on-down-node", Settings.DownNodeKeys.class));
+              enumValue("mcmux.upstream.multiget-on-down-node", Settings.DownNodeKeys.class),
+              denyCommands(),
+              bool("mcmux.upstream.failover"),
+              failoverTtlCap(),
+              connectionBudget(runtime, upstream),
+              mode(),
+              count0("mcmux.per-node-ports"));
       if (cluster.discovery() == Settings.Discovery.ELASTICACHE
           && upstream.endpoints().size() != 1) {
         throw new InvalidSettingException(
@@ -436,8 +452,121 @@ public final class SettingsLoader {
             "with discovery = elasticache give exactly one configuration endpoint, got "
                 + upstream.endpoints().size());
       }
+      checkPerNode(cluster, listen, upstream, admin);
       return new Settings(
           listen, upstream, tls, limits, runtime, new Settings.Admin(admin), operations, cluster);
+    }
+
+    private List<String> denyCommands() {
+      String path = "mcmux.upstream.deny-commands";
+      Set<String> names = new LinkedHashSet<>();
+      for (String name : stringList(path)) {
+        String n = name.toLowerCase(Locale.ROOT);
+        if (!Settings.Cluster.DENIABLE.contains(n)) {
+          throw new InvalidSettingException(
+              path,
+              "'"
+                  + name
+                  + "' is not a command mcmux forwards; use any of "
+                  + String.join(", ", Settings.Cluster.DENIABLE));
+        }
+        names.add(n);
+      }
+      return List.copyOf(names);
+    }
+
+    private Duration failoverTtlCap() {
+      String path = "mcmux.upstream.failover-ttl-cap";
+      Duration cap = duration(path);
+      // memcached reads a relative expiry only up to 30 days; beyond it is a Unix time.
+      if (cap.compareTo(Duration.ofDays(30)) > 0 || cap.compareTo(Duration.ofSeconds(1)) < 0) {
+        throw new InvalidSettingException(path, "must be between 1s and 30 days, got " + raw(path));
+      }
+      return cap;
+    }
+
+    private int connectionBudget(Settings.Runtime runtime, Settings.Upstream upstream) {
+      String path = "mcmux.upstream.max-connections-per-node";
+      int budget = count0(path);
+      long wanted = (long) runtime.eventLoops() * upstream.connectionsPerLoop();
+      if (budget > 0 && wanted > budget) {
+        throw new InvalidSettingException(
+            path,
+            budget
+                + " is less than mcmux.event-loops ("
+                + runtime.eventLoops()
+                + ") x mcmux.upstream.connections-per-loop ("
+                + upstream.connectionsPerLoop()
+                + ") = "
+                + wanted
+                + " connections each node would get");
+      }
+      return budget;
+    }
+
+    private Settings.Mode mode() {
+      String s = string("mcmux.mode");
+      for (Settings.Mode m : Settings.Mode.values()) {
+        if (modeName(m).equalsIgnoreCase(s)) {
+          return m;
+        }
+      }
+      throw new InvalidSettingException("mcmux.mode", "'" + s + "' is not one of routed, per-node");
+    }
+
+    private void checkPerNode(
+        Settings.Cluster cluster,
+        Settings.Listen listen,
+        Settings.Upstream upstream,
+        Optional<HostPort> admin) {
+      if (cluster.mode() != Settings.Mode.PER_NODE) {
+        if (cluster.perNodePorts() != 0) {
+          throw new InvalidSettingException(
+              "mcmux.per-node-ports", "is set but mcmux.mode is routed; set mcmux.mode = per-node");
+        }
+        return;
+      }
+      if (listen.tcp().isEmpty() || listen.tcp().get().port() == 0) {
+        throw new InvalidSettingException(
+            "mcmux.listen", "per-node mode needs a TCP listen address with a fixed first port");
+      }
+      if (listen.unixSocket().isPresent()) {
+        throw new InvalidSettingException(
+            "mcmux.unix-socket", "is not served in per-node mode (one port per node); set \"\"");
+      }
+      int ports = cluster.perNodePorts();
+      if (ports == 0 && cluster.discovery() == Settings.Discovery.ELASTICACHE) {
+        throw new InvalidSettingException(
+            "mcmux.per-node-ports",
+            "per-node mode with discovery = elasticache needs the number of local ports");
+      }
+      int count = ports == 0 ? upstream.endpoints().size() : ports;
+      int first = listen.tcp().get().port();
+      if (first + count - 1 > 65535) {
+        throw new InvalidSettingException(
+            "mcmux.per-node-ports",
+            count + " ports from " + first + " run past 65535; lower mcmux.listen's port");
+      }
+      if (admin.isPresent()
+          && admin.get().host().equals(listen.tcp().get().host())
+          && admin.get().port() >= first
+          && admin.get().port() < first + count) {
+        throw new InvalidSettingException(
+            "mcmux.admin.listen", admin.get() + " is one of the per-node ports");
+      }
+    }
+
+    private int count0(String path) {
+      int n;
+      try {
+        n = c.getInt(path);
+      } catch (ConfigException e) {
+        throw typeError(path, "a whole number", e);
+      }
+      if (n < 0) {
+        throw new InvalidSettingException(path, "must not be negative, got " + n);
+      }
+      return n;
     }
 
     private Settings.Upstream upstream() {

@@ -2,6 +2,12 @@ package dev.mcmux.frontend;
 
 import dev.mcmux.config.Settings;
 import dev.mcmux.metrics.ProxyMetrics;
+import dev.mcmux.protocol.Command;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -14,12 +20,70 @@ final class FrontendContext {
 
   private final Settings.DownNodeKeys multigetOnDownNode;
 
+  /** Per {@link Command} ordinal: the error line a denied command gets, or null when allowed. */
+  private final byte[][] deniedReplies = new byte[Command.values().length][];
+
+  private final Counter[] deniedCounters = new Counter[Command.values().length];
+
+  /** For tests of the data path: no denied commands, its own budget, no registry. */
   FrontendContext(
       Settings.Limits limits, Settings.DownNodeKeys multigetOnDownNode, ProxyMetrics metrics) {
+    this(
+        limits,
+        multigetOnDownNode,
+        List.of(),
+        new BufferBudget(limits.globalBufferBudget()),
+        metrics,
+        new SimpleMeterRegistry());
+  }
+
+  FrontendContext(
+      Settings.Limits limits,
+      Settings.Cluster cluster,
+      BufferBudget budget,
+      ProxyMetrics metrics,
+      MeterRegistry registry) {
+    this(limits, cluster.multigetOnDownNode(), cluster.denyCommands(), budget, metrics, registry);
+  }
+
+  private FrontendContext(
+      Settings.Limits limits,
+      Settings.DownNodeKeys multigetOnDownNode,
+      List<String> denyCommands,
+      BufferBudget budget,
+      ProxyMetrics metrics,
+      MeterRegistry registry) {
     this.limits = limits;
     this.multigetOnDownNode = multigetOnDownNode;
     this.metrics = metrics;
-    this.budget = new BufferBudget(limits.globalBufferBudget());
+    this.budget = budget;
+    for (String name : denyCommands) {
+      for (Command c : Command.values()) {
+        if (new String(c.wireName(), StandardCharsets.US_ASCII).equals(name)) {
+          deniedReplies[c.ordinal()] =
+              ("CLIENT_ERROR " + name + " is denied by mcmux configuration\r\n")
+                  .getBytes(StandardCharsets.US_ASCII);
+          deniedCounters[c.ordinal()] =
+              Counter.builder("mcmux.denied.requests")
+                  .description("Requests refused by upstream.deny-commands")
+                  .tag("command", name)
+                  .register(registry);
+        }
+      }
+    }
+  }
+
+  /**
+   * The error line for a command the configuration denies, counted, or null when it may go
+   * upstream. Like memcached's own error lines it is sent even for {@code noreply}.
+   */
+  byte[] deniedReply(Command command) {
+    byte[] reply = deniedReplies[command.ordinal()];
+    if (reply == null) {
+      return null;
+    }
+    deniedCounters[command.ordinal()].increment();
+    return reply.clone();
   }
 
   Settings.Limits limits() {

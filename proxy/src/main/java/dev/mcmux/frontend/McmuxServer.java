@@ -97,7 +97,12 @@ public final class McmuxServer implements AutoCloseable {
                 .datagramChannelType(transport.datagramChannel())
                 .socketChannelType(transport.socketChannel()));
     this.frontend =
-        new FrontendContext(settings.limits(), settings.cluster().multigetOnDownNode(), metrics);
+        new FrontendContext(
+            settings.limits(),
+            settings.cluster(),
+            new BufferBudget(settings.limits().globalBufferBudget()),
+            metrics,
+            metrics.registry());
     this.handlers = handlers;
     List<UpstreamNode> nodes = new ArrayList<>();
     for (HostPort endpoint : settings.upstream().endpoints()) {
@@ -113,7 +118,14 @@ public final class McmuxServer implements AutoCloseable {
         loopPools[n] = newPool((EventLoop) e, index, nodes.get(n));
       }
       index++;
-      loops.put(e, new LoopContext(view, loopPools));
+      loops.put(
+          e,
+          new LoopContext(
+              view,
+              loopPools,
+              settings.cluster().failover(),
+              settings.cluster().failoverTtlCap(),
+              new java.util.HashSet<>()));
     }
     metrics.registry().gauge("mcmux.discovery.config.version", this, s -> s.view.configVersion());
     registerGauges(metrics.registry());
