@@ -121,7 +121,20 @@ final class FrontendContext {
    * client doing ElastiCache auto discovery through mcmux keeps talking to mcmux.
    */
   void ownAddress(String host, String ip, int port) {
-    ownAddress = host + "|" + ip + "|" + port;
+    ownAddresses(host, ip, List.of(port));
+  }
+
+  /**
+   * Per-node mode: {@code config get cluster} lists every local port that has a node, so a client
+   * doing auto discovery through mcmux hashes across them.
+   */
+  void ownAddresses(String host, String ip, List<Integer> ports) {
+    StringBuilder nodes = new StringBuilder();
+    for (int port : ports) {
+      nodes.append(nodes.length() == 0 ? "" : " ").append(host).append('|').append(ip);
+      nodes.append('|').append(port);
+    }
+    ownAddress = nodes.toString();
     configVersion(ownVersion);
   }
 

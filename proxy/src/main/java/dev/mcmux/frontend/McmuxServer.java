@@ -11,6 +11,7 @@ import dev.mcmux.routing.DiscoveredNode;
 import dev.mcmux.routing.KeyPlacement;
 import dev.mcmux.routing.PlacementFlavour;
 import dev.mcmux.routing.PlacementNode;
+import dev.mcmux.routing.PortAssignment;
 import dev.mcmux.upstream.NettyTransport;
 import dev.mcmux.upstream.SslHandlerFactory;
 import dev.mcmux.upstream.TlsContextFactory;
@@ -86,6 +87,17 @@ public final class McmuxServer implements AutoCloseable {
   private volatile boolean draining;
   private volatile boolean closed;
 
+  /** Per-node mode: one local port per node instead of one routed listener. */
+  private final boolean perNode;
+
+  /** Per-node mode: per event loop, the context of each local port (null: never had a node). */
+  private final Map<EventExecutor, LoopContext[]> portContexts = new IdentityHashMap<>();
+
+  private volatile String advertisedIp;
+
+  /** Per-node mode: the node each local port serves, null when none; changed only in apply. */
+  private volatile List<UpstreamNode> portNodes = List.of();
+
   private McmuxServer(Settings settings, TlsContextFactory tlsContext, SslHandlerFactory handlers) {
     this.settings = settings;
     this.tls = new AtomicReference<>(tlsContext);
@@ -126,6 +138,18 @@ public final class McmuxServer implements AutoCloseable {
               settings.cluster().failover(),
               settings.cluster().failoverTtlCap(),
               new java.util.HashSet<>()));
+    }
+    this.perNode = settings.cluster().mode() == Settings.Mode.PER_NODE;
+    if (perNode) {
+      int ports =
+          settings.cluster().perNodePorts() == 0 ? nodes.size() : settings.cluster().perNodePorts();
+      portNodes = PortAssignment.assign(PortAssignment.empty(ports), nodes);
+      warnUnassigned(nodes, portNodes);
+      for (Map.Entry<EventExecutor, LoopContext> e : loops.entrySet()) {
+        LoopContext[] contexts = new LoopContext[ports];
+        updatePortContexts(contexts, e.getValue(), portNodes);
+        portContexts.put(e.getKey(), contexts);
+      }
     }
     metrics.registry().gauge("mcmux.discovery.config.version", this, s -> s.view.configVersion());
     registerGauges(metrics.registry());
@@ -394,6 +418,11 @@ public final class McmuxServer implements AutoCloseable {
       prepared.put(e.getValue(), fresh);
       loopIndex++;
     }
+    List<UpstreamNode> assignment = perNode ? PortAssignment.assign(portNodes, nodes) : List.of();
+    if (perNode) {
+      portNodes = assignment;
+      warnUnassigned(nodes, assignment);
+    }
     long generation = ++viewGeneration;
     java.util.concurrent.CompletableFuture.allOf(
             ready.toArray(new java.util.concurrent.CompletableFuture<?>[0]))
@@ -410,7 +439,13 @@ public final class McmuxServer implements AutoCloseable {
               for (Map.Entry<EventExecutor, LoopContext> e : loops.entrySet()) {
                 LoopContext context = e.getValue();
                 e.getKey()
-                    .execute(() -> switchLoop(context, next, prepared.get(context), generation));
+                    .execute(
+                        () ->
+                            switchLoop(
+                                e.getKey(), context, next, prepared.get(context), generation));
+              }
+              if (perNode) {
+                advertisePorts(assignment);
               }
               frontend.configVersion(config.version());
             });
@@ -430,6 +465,7 @@ public final class McmuxServer implements AutoCloseable {
    * configuration only discards what it prepared.
    */
   private void switchLoop(
+      EventExecutor loop,
       LoopContext context,
       ClusterView next,
       Map<UpstreamNode, UpstreamPool> prepared,
@@ -452,9 +488,54 @@ public final class McmuxServer implements AutoCloseable {
       }
     }
     context.update(next, fresh);
+    if (perNode) {
+      updatePortContexts(portContexts.get(loop), context, portNodes);
+    }
     for (UpstreamPool p : current) {
       if (!kept.contains(p)) {
         discard(p);
+      }
+    }
+  }
+
+  /**
+   * Points each local port's context at its node's pool on this loop. A port whose node left keeps
+   * the departed node's drained pool, so its clients get {@code SERVER_ERROR} until a new node
+   * takes the port. Runs on the routed context's loop (or before the loops start).
+   */
+  private static void updatePortContexts(
+      LoopContext[] contexts, LoopContext routed, List<UpstreamNode> assignment) {
+    ClusterView v = routed.view();
+    for (int port = 0; port < contexts.length; port++) {
+      UpstreamNode node = assignment.get(port);
+      int index = node == null ? -1 : v.nodes().indexOf(node);
+      if (index < 0) {
+        continue;
+      }
+      ClusterView single =
+          new ClusterView(
+              List.of(node),
+              KeyPlacement.create(
+                  PlacementFlavour.LIBMEMCACHED,
+                  List.of(new PlacementNode(node.address().host(), node.address().port()))),
+              v.configVersion());
+      UpstreamPool[] pool = {routed.pool(index)};
+      if (contexts[port] == null) {
+        contexts[port] = new LoopContext(single, pool, false, Duration.ZERO, routed.sessions());
+      } else {
+        contexts[port].update(single, pool);
+      }
+    }
+  }
+
+  private static void warnUnassigned(List<UpstreamNode> members, List<UpstreamNode> assignment) {
+    for (UpstreamNode n : members) {
+      if (!assignment.contains(n)) {
+        log.warn(
+            "node {} has no local port: all {} per-node ports are taken (mcmux.per-node-ports);"
+                + " clients cannot reach it until a port frees up",
+            n.address(),
+            assignment.size());
       }
     }
   }
@@ -488,10 +569,25 @@ public final class McmuxServer implements AutoCloseable {
 
   private void bind() throws Exception {
     Settings.Listen listen = settings.listen();
+    if (perNode) {
+      HostPort hp = listen.tcp().orElseThrow();
+      // Resolved once here: later membership changes re-advertise from an event loop.
+      advertisedIp = new InetSocketAddress(hp.host(), hp.port()).getAddress().getHostAddress();
+      for (int i = 0; i < portNodes.size(); i++) {
+        listeners.add(
+            bind(
+                transport.serverSocketChannel(),
+                new InetSocketAddress(hp.host(), hp.port() + i),
+                i));
+      }
+      advertisePorts(portNodes);
+      frontend.configVersion(view.configVersion());
+      return;
+    }
     if (listen.tcp().isPresent()) {
       HostPort hp = listen.tcp().get();
       Channel ch =
-          bind(transport.serverSocketChannel(), new InetSocketAddress(hp.host(), hp.port()));
+          bind(transport.serverSocketChannel(), new InetSocketAddress(hp.host(), hp.port()), -1);
       listeners.add(ch);
       InetSocketAddress bound = (InetSocketAddress) ch.localAddress();
       frontend.ownAddress(hp.host(), bound.getAddress().getHostAddress(), bound.getPort());
@@ -505,7 +601,7 @@ public final class McmuxServer implements AutoCloseable {
           transport.name().equals("epoll")
               ? new DomainSocketAddress(path.toString())
               : UnixDomainSocketAddress.of(path);
-      listeners.add(bind(transport.serverDomainSocketChannel(), address));
+      listeners.add(bind(transport.serverDomainSocketChannel(), address, -1));
       Files.setPosixFilePermissions(path, permissions(listen.unixSocketMode()));
     }
   }
@@ -522,7 +618,24 @@ public final class McmuxServer implements AutoCloseable {
     return out;
   }
 
-  private Channel bind(Class<? extends ServerChannel> type, SocketAddress address)
+  /** {@code config get cluster} in per-node mode: the local ports that have a node. */
+  private void advertisePorts(List<UpstreamNode> assignment) {
+    HostPort hp = settings.listen().tcp().orElseThrow();
+    List<Integer> ports = new ArrayList<>();
+    for (int i = 0; i < assignment.size(); i++) {
+      if (assignment.get(i) != null) {
+        ports.add(hp.port() + i);
+      }
+    }
+    frontend.ownAddresses(hp.host(), advertisedIp, ports);
+  }
+
+  /**
+   * Binds one listener.
+   *
+   * @param portIndex per-node mode: which local port (node slot) this is; -1 for a routed listener
+   */
+  private Channel bind(Class<? extends ServerChannel> type, SocketAddress address, int portIndex)
       throws Exception {
     ServerBootstrap b =
         new ServerBootstrap()
@@ -534,7 +647,7 @@ public final class McmuxServer implements AutoCloseable {
                 new ChannelInitializer<Channel>() {
                   @Override
                   protected void initChannel(Channel ch) {
-                    initClient(ch);
+                    initClient(ch, portIndex);
                   }
                 });
     if (address instanceof InetSocketAddress) {
@@ -545,7 +658,16 @@ public final class McmuxServer implements AutoCloseable {
     return ch;
   }
 
-  private void initClient(Channel ch) {
+  private void initClient(Channel ch, int portIndex) {
+    LoopContext loop =
+        portIndex < 0 ? loops.get(ch.eventLoop()) : portContexts.get(ch.eventLoop())[portIndex];
+    if (loop == null) {
+      ch.writeAndFlush(
+              Unpooled.copiedBuffer(
+                  "SERVER_ERROR no memcached node on this port\r\n", StandardCharsets.US_ASCII))
+          .addListener(ChannelFutureListener.CLOSE);
+      return;
+    }
     if (closed || !frontend.tryOpenClient()) {
       ch.writeAndFlush(
               Unpooled.copiedBuffer(
@@ -553,7 +675,6 @@ public final class McmuxServer implements AutoCloseable {
           .addListener(ChannelFutureListener.CLOSE);
       return;
     }
-    LoopContext loop = loops.get(ch.eventLoop());
     ch.pipeline().addLast("client", new ClientSession(frontend, loop));
   }
 
@@ -647,6 +768,20 @@ public final class McmuxServer implements AutoCloseable {
     j.field("placement", settings.cluster().placement());
     j.field("discovery", settings.cluster().discovery().name().toLowerCase(java.util.Locale.ROOT));
     j.field("config_version", v.configVersion());
+    j.field("mode", perNode ? "per-node" : "routed");
+    if (perNode) {
+      j.name("ports").beginArray();
+      List<UpstreamNode> assignment = portNodes;
+      int first = settings.listen().tcp().orElseThrow().port();
+      for (int i = 0; i < assignment.size(); i++) {
+        UpstreamNode n = assignment.get(i);
+        j.beginObject()
+            .field("port", first + i)
+            .field("node", n == null ? null : n.address().toString())
+            .endObject();
+      }
+      j.endArray();
+    }
     j.name("nodes").beginArray();
     for (UpstreamNode node : v.nodes()) {
       j.beginObject()
