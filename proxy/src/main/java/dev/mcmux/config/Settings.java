@@ -17,7 +17,17 @@ public record Settings(
     Runtime runtime,
     Admin admin,
     Operations operations,
-    Cluster cluster) {
+    Cluster cluster,
+    /** {@code default} for the top-level cluster, else its name under {@code mcmux.clusters}. */
+    String name,
+    /**
+     * The named clusters of {@code mcmux.clusters}, each complete settings of its own that share
+     * the process-wide parts (event loops, limits, admin, shutdown, log); empty in a named one.
+     */
+    List<Settings> clusters) {
+
+  /** The name of the cluster configured at the top level of {@code mcmux}. */
+  public static final String DEFAULT_CLUSTER = "default";
 
   /** Where clients connect: a loopback TCP address and/or a Unix-domain socket. */
   public record Listen(

@@ -5,12 +5,16 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The cluster settings of issue #3: deny list, failover, connection budget, per-node mode. */
 class ClusterSettingsTest {
@@ -120,5 +124,123 @@ class ClusterSettingsTest {
     assertTrue(
         error("mcmux.mode", "per-node", "mcmux.listen", "127.0.0.1:10.0.0.9")
             .startsWith("mcmux.listen:"));
+  }
+
+  @TempDir Path dir;
+
+  private Settings loadFile(String hocon) throws IOException {
+    Path file = dir.resolve("mcmux.conf");
+    Files.writeString(file, hocon);
+    return SettingsLoader.load(Optional.of(file), Map.of(), Map.of());
+  }
+
+  private String fileError(String hocon) throws IOException {
+    Path file = dir.resolve("mcmux.conf");
+    Files.writeString(file, hocon);
+    String message =
+        assertThrows(
+                InvalidSettingException.class,
+                () -> SettingsLoader.load(Optional.of(file), Map.of(), Map.of()))
+            .getMessage();
+    assertFalse(message.contains("\n"), message);
+    return message;
+  }
+
+  private static final String TOP =
+      "mcmux { listen = \"127.0.0.1:11211\", event-loops = 2\n"
+          + "  upstream { endpoints = [\"a.example:11211\"], placement = spymemcached }\n";
+
+  @Test
+  void namedClustersHaveTheirOwnSectionsAndShareTheProcessWideOnes() throws IOException {
+    Path ca = Files.writeString(dir.resolve("sessions-ca.pem"), "not read here");
+    Settings s =
+        loadFile(
+            TOP
+                + "  clusters {\n"
+                + "    sessions { listen = \"127.0.0.1:11311\"\n"
+                + "      upstream { endpoints = [\"s1.example:11211\", \"s2.example:11211\"],"
+                + " deny-commands = [flush_all] }\n"
+                + "      tls { ca-file = \""
+                + ca
+                + "\", server-name = \"sessions.example\" } }\n"
+                + "    carts { listen = \"127.0.0.1:11411\", mode = per-node\n"
+                + "      upstream.endpoints = [\"c1.example:11211\"] } } }\n");
+    assertEquals(Settings.DEFAULT_CLUSTER, s.name());
+    assertEquals(List.of("carts", "sessions"), s.clusters().stream().map(Settings::name).toList());
+    Settings sessions = s.clusters().get(1);
+    assertEquals(2, sessions.upstream().endpoints().size());
+    assertEquals(List.of("flush_all"), sessions.cluster().denyCommands());
+    assertEquals(Optional.of(ca), sessions.tls().caFile());
+    // Defaults come from reference.conf, not from the top-level cluster.
+    assertEquals("libmemcached", sessions.cluster().placement());
+    assertEquals(2, sessions.runtime().eventLoops(), "event loops are shared");
+    assertEquals(List.of(), sessions.clusters());
+    assertEquals(Settings.Mode.PER_NODE, s.clusters().get(0).cluster().mode());
+    assertTrue(
+        SettingsLoader.describe(s).contains("mcmux.clusters.sessions.tls.server-name = "),
+        SettingsLoader.describe(s));
+  }
+
+  @Test
+  void aNamedClustersErrorsNameItsOwnSetting() throws IOException {
+    assertEquals(
+        "mcmux.clusters.sessions.upstream.endpoints: at least one memcached host:port is required"
+            + " (in a file, with --upstream or MCMUX_UPSTREAM_ENDPOINTS)",
+        fileError(TOP + "clusters.sessions.listen = \"127.0.0.1:11311\" }"));
+    assertEquals(
+        "mcmux.clusters.sessions.upstream.stall-nudge-after: must be shorter than"
+            + " mcmux.clusters.sessions.upstream.request-timeout",
+        fileError(
+            TOP
+                + "clusters.sessions { listen = \"127.0.0.1:11311\", upstream { endpoints ="
+                + " [\"x:1\"], request-timeout = 100ms } } }"));
+    assertEquals(
+        "mcmux.clusters.sessions.listen: a named cluster needs its own listen address (or"
+            + " unix-socket)",
+        fileError(TOP + "clusters.sessions.upstream.endpoints = [\"x:1\"] }"));
+  }
+
+  @Test
+  void listenAddressesMustDifferAcrossClustersBeforeAnythingBinds() throws IOException {
+    assertEquals(
+        "mcmux.clusters.sessions.listen: 127.0.0.1:11211 is also used by mcmux.listen",
+        fileError(
+            TOP
+                + "clusters.sessions { listen = \"127.0.0.1:11211\", upstream.endpoints ="
+                + " [\"x:1\"] } }"));
+    assertEquals(
+        "mcmux.clusters.sessions.listen: 127.0.0.1:11213 is also used by"
+            + " mcmux.clusters.carts.listen",
+        fileError(
+            TOP
+                + "clusters { carts { listen = \"127.0.0.1:11212\", mode = per-node,"
+                + " upstream.endpoints = [\"c1:1\", \"c2:1\"] }\n"
+                + " sessions { listen = \"127.0.0.1:11213\", upstream.endpoints = [\"x:1\"] } } }"));
+    assertEquals(
+        "mcmux.admin.listen: 127.0.0.1:9180 is also mcmux.clusters.sessions.listen",
+        fileError(
+            TOP
+                + "clusters.sessions { listen = \"127.0.0.1:9180\", upstream.endpoints ="
+                + " [\"x:1\"] } }"));
+  }
+
+  @Test
+  void clusterNamesAndKeysAreChecked() throws IOException {
+    assertTrue(
+        fileError(TOP + "clusters.Sessions { listen = \"127.0.0.1:1\" } }")
+            .startsWith("mcmux.clusters.Sessions: a cluster name is 1 to 32 of a-z"));
+    assertTrue(
+        fileError(TOP + "clusters.default { listen = \"127.0.0.1:1\" } }")
+            .startsWith("mcmux.clusters.default: a cluster name"));
+    assertEquals(
+        "mcmux.clusters.sessions.event-loops: is set for the whole process; set mcmux.event-loops"
+            + " instead",
+        fileError(TOP + "clusters.sessions { listen = \"127.0.0.1:1\", event-loops = 4 } }"));
+    assertEquals(
+        "mcmux.clusters.sessions.upstream.endpoint: unknown setting",
+        fileError(TOP + "clusters.sessions { upstream.endpoint = [] } }"));
+    assertEquals(
+        "mcmux.clusters: is a section of named clusters, not a value",
+        fileError(TOP + "clusters = 3 }"));
   }
 }
