@@ -106,6 +106,16 @@ public final class SettingsLoader {
     return ENV_PREFIX + tail.toUpperCase(Locale.ROOT).replace('.', '_').replace('-', '_');
   }
 
+  /**
+   * The same error about a setting of the named cluster {@code cluster}: {@code mcmux.tls.ca-file}
+   * becomes {@code mcmux.clusters.<cluster>.tls.ca-file}, in the path and in the text.
+   */
+  public static InvalidSettingException inCluster(String cluster, InvalidSettingException e) {
+    String problem = e.getMessage().substring(e.path().length() + 2);
+    return new InvalidSettingException(
+        inCluster(cluster, e.path()), inClusterText(cluster, problem), e);
+  }
+
   /** Every setting's HOCON path, sorted. */
   public static Set<String> settingPaths() {
     return LEAVES;
@@ -625,9 +635,7 @@ public final class SettingsLoader {
         try {
           out.add(new Reader(full, name).settings());
         } catch (InvalidSettingException e) {
-          String problem = e.getMessage().substring(e.path().length() + 2);
-          throw new InvalidSettingException(
-              inCluster(name, e.path()), inClusterText(name, problem), e);
+          throw inCluster(name, e);
         }
       }
       return List.copyOf(out);

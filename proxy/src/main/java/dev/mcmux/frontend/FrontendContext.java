@@ -16,6 +16,10 @@ final class FrontendContext {
   private final Settings.Limits limits;
   private final BufferBudget budget;
   private final AtomicInteger clients = new AtomicInteger();
+
+  /** Clients of every cluster of the process, against {@code limits.max-client-connections}. */
+  private final AtomicInteger processClients;
+
   private final ProxyMetrics metrics;
 
   private final Settings.DownNodeKeys multigetOnDownNode;
@@ -32,7 +36,9 @@ final class FrontendContext {
         limits,
         multigetOnDownNode,
         List.of(),
+        null,
         new BufferBudget(limits.globalBufferBudget()),
+        new AtomicInteger(),
         metrics,
         new SimpleMeterRegistry());
   }
@@ -40,19 +46,32 @@ final class FrontendContext {
   FrontendContext(
       Settings.Limits limits,
       Settings.Cluster cluster,
+      String clusterName,
       BufferBudget budget,
+      AtomicInteger processClients,
       ProxyMetrics metrics,
       MeterRegistry registry) {
-    this(limits, cluster.multigetOnDownNode(), cluster.denyCommands(), budget, metrics, registry);
+    this(
+        limits,
+        cluster.multigetOnDownNode(),
+        cluster.denyCommands(),
+        clusterName,
+        budget,
+        processClients,
+        metrics,
+        registry);
   }
 
   private FrontendContext(
       Settings.Limits limits,
       Settings.DownNodeKeys multigetOnDownNode,
       List<String> denyCommands,
+      String clusterName,
       BufferBudget budget,
+      AtomicInteger processClients,
       ProxyMetrics metrics,
       MeterRegistry registry) {
+    this.processClients = processClients;
     this.limits = limits;
     this.multigetOnDownNode = multigetOnDownNode;
     this.metrics = metrics;
@@ -66,6 +85,10 @@ final class FrontendContext {
           deniedCounters[c.ordinal()] =
               Counter.builder("mcmux.denied.requests")
                   .description("Requests refused by upstream.deny-commands")
+                  .tags(
+                      clusterName == null
+                          ? io.micrometer.core.instrument.Tags.empty()
+                          : io.micrometer.core.instrument.Tags.of("cluster", clusterName))
                   .tag("command", name)
                   .register(registry);
         }
@@ -96,17 +119,19 @@ final class FrontendContext {
 
   /** Admits one more client, or returns false when at the connection limit. */
   boolean tryOpenClient() {
-    if (clients.incrementAndGet() > limits.maxClientConnections()) {
-      clients.decrementAndGet();
+    if (processClients.incrementAndGet() > limits.maxClientConnections()) {
+      processClients.decrementAndGet();
       metrics.clientClosed("limit");
       return false;
     }
+    clients.incrementAndGet();
     metrics.clientOpened();
     return true;
   }
 
   void clientClosed(ClientSession.CloseReason reason) {
     clients.decrementAndGet();
+    processClients.decrementAndGet();
     metrics.clientClosed(reason.name().toLowerCase(Locale.ROOT));
   }
 

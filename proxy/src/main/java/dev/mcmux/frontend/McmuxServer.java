@@ -57,16 +57,26 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** A running mcmux: listeners, event loops and upstream pools, started from {@link Settings}. */
+/**
+ * A running mcmux: listeners, event loops and upstream pools, started from {@link Settings}. The
+ * instance {@link #start} returns serves the default cluster and owns what every cluster shares
+ * (event loops, resolver, metrics, the global buffer budget, the background thread); each named
+ * cluster of {@code mcmux.clusters} is a further instance over the same shared parts.
+ */
 public final class McmuxServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(McmuxServer.class);
 
   private final Settings settings;
+  private final Shared shared;
   private final NettyTransport transport;
   private final EventLoopGroup group;
   private final AddressResolverGroup<InetSocketAddress> resolver;
-  private final MicrometerMetrics metrics = new MicrometerMetrics();
+  private final MicrometerMetrics metrics;
   private final FrontendContext frontend;
+
+  /** The named clusters' servers; empty in a named cluster's own instance. */
+  private final List<McmuxServer> clusters = new ArrayList<>();
+
   private volatile ClusterView view;
   private final Map<EventExecutor, LoopContext> loops = new IdentityHashMap<>();
   private final List<UpstreamPool> pools = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -75,13 +85,7 @@ public final class McmuxServer implements AutoCloseable {
   private final List<Channel> listeners = new ArrayList<>();
   private final CountDownLatch terminated = new CountDownLatch(1);
   private final AtomicReference<TlsContextFactory> tls;
-  private final ScheduledExecutorService background =
-      Executors.newSingleThreadScheduledExecutor(
-          r -> {
-            Thread t = new Thread(r, "mcmux-background");
-            t.setDaemon(true);
-            return t;
-          });
+  private final ScheduledExecutorService background;
   private final Instant startedAt = Instant.now();
   private volatile byte[] tlsFileFingerprint;
   private volatile boolean draining;
@@ -98,21 +102,56 @@ public final class McmuxServer implements AutoCloseable {
   /** Per-node mode: the node each local port serves, null when none; changed only in apply. */
   private volatile List<UpstreamNode> portNodes = List.of();
 
-  private McmuxServer(Settings settings, TlsContextFactory tlsContext, SslHandlerFactory handlers) {
+  /** What every cluster of one process uses together; made by the default cluster's server. */
+  private static final class Shared {
+    final NettyTransport transport;
+    final EventLoopGroup group;
+    final AddressResolverGroup<InetSocketAddress> resolver;
+    final MicrometerMetrics metrics = new MicrometerMetrics();
+    final BufferBudget budget;
+    final java.util.concurrent.atomic.AtomicInteger clients =
+        new java.util.concurrent.atomic.AtomicInteger();
+    final ScheduledExecutorService background =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> {
+              Thread t = new Thread(r, "mcmux-background");
+              t.setDaemon(true);
+              return t;
+            });
+
+    /** Whether mcmux.clusters names clusters: only then do per-cluster meters carry the tag. */
+    final boolean several;
+
+    Shared(Settings settings) {
+      several = !settings.clusters().isEmpty();
+      transport = NettyTransport.select(settings.runtime().transport());
+      group = transport.newGroup(settings.runtime().eventLoops(), "mcmux-io");
+      resolver =
+          new DnsAddressResolverGroup(
+              new DnsNameResolverBuilder()
+                  .datagramChannelType(transport.datagramChannel())
+                  .socketChannelType(transport.socketChannel()));
+      budget = new BufferBudget(settings.limits().globalBufferBudget());
+    }
+  }
+
+  private McmuxServer(
+      Settings settings, TlsContextFactory tlsContext, SslHandlerFactory handlers, Shared shared) {
     this.settings = settings;
+    this.shared = shared == null ? new Shared(settings) : shared;
     this.tls = new AtomicReference<>(tlsContext);
-    this.transport = NettyTransport.select(settings.runtime().transport());
-    this.group = transport.newGroup(settings.runtime().eventLoops(), "mcmux-io");
-    this.resolver =
-        new DnsAddressResolverGroup(
-            new DnsNameResolverBuilder()
-                .datagramChannelType(transport.datagramChannel())
-                .socketChannelType(transport.socketChannel()));
+    this.transport = this.shared.transport;
+    this.group = this.shared.group;
+    this.resolver = this.shared.resolver;
+    this.metrics = this.shared.metrics;
+    this.background = this.shared.background;
     this.frontend =
         new FrontendContext(
             settings.limits(),
             settings.cluster(),
-            new BufferBudget(settings.limits().globalBufferBudget()),
+            this.shared.several ? settings.name() : null,
+            this.shared.budget,
+            this.shared.clients,
             metrics,
             metrics.registry());
     this.handlers = handlers;
@@ -151,8 +190,26 @@ public final class McmuxServer implements AutoCloseable {
         portContexts.put(e.getKey(), contexts);
       }
     }
-    metrics.registry().gauge("mcmux.discovery.config.version", this, s -> s.view.configVersion());
+    Gauge.builder("mcmux.discovery.config.version", this, s -> s.view.configVersion())
+        .description("Cluster configuration version in use, -1 for a static node list")
+        .tags(clusterTag())
+        .register(metrics.registry());
     registerGauges(metrics.registry());
+  }
+
+  /**
+   * The {@code cluster} tag of per-cluster meters, only when several clusters are configured, so a
+   * single-cluster setup keeps the label sets dashboards already use.
+   */
+  private io.micrometer.core.instrument.Tags clusterTag() {
+    return shared.several
+        ? io.micrometer.core.instrument.Tags.of("cluster", settings.name())
+        : io.micrometer.core.instrument.Tags.empty();
+  }
+
+  /** Whether this instance serves the default cluster and owns the shared parts. */
+  private boolean owner() {
+    return settings.name().equals(Settings.DEFAULT_CLUSTER);
   }
 
   /**
@@ -162,17 +219,44 @@ public final class McmuxServer implements AutoCloseable {
    * @throws Exception when a listener cannot bind; nothing stays bound then
    */
   public static McmuxServer start(Settings settings) throws Exception {
-    TlsContextFactory context = TlsContextFactory.create(settings.tls());
+    // Every cluster's TLS material loads before anything starts: a bad file stops nothing half-up.
+    List<TlsContextFactory> contexts = new ArrayList<>();
+    contexts.add(TlsContextFactory.create(settings.tls()));
+    for (Settings named : settings.clusters()) {
+      try {
+        contexts.add(TlsContextFactory.create(named.tls()));
+      } catch (dev.mcmux.config.InvalidSettingException e) {
+        throw dev.mcmux.config.SettingsLoader.inCluster(named.name(), e);
+      }
+    }
+    McmuxServer server = withReloadableTls(settings, contexts.get(0), null);
+    try {
+      for (int i = 0; i < settings.clusters().size(); i++) {
+        server.clusters.add(
+            withReloadableTls(settings.clusters().get(i), contexts.get(i + 1), server.shared));
+      }
+    } catch (RuntimeException e) {
+      server.close();
+      throw e;
+    }
+    return server.open();
+  }
+
+  private static McmuxServer withReloadableTls(
+      Settings settings, TlsContextFactory context, Shared shared) {
     AtomicReference<TlsContextFactory> holder = new AtomicReference<>();
     // Every new connection asks for the current context, so a reload applies to the next one.
     McmuxServer server =
         new McmuxServer(
-            settings, context, (alloc, host, port) -> holder.get().newHandler(alloc, host, port));
+            settings,
+            context,
+            (alloc, host, port) -> holder.get().newHandler(alloc, host, port),
+            shared);
     holder.set(context);
     server.tls.set(context);
     server.tlsHolder = holder;
     server.tlsFileFingerprint = server.fingerprint();
-    return server.open();
+    return server;
   }
 
   /**
@@ -183,7 +267,11 @@ public final class McmuxServer implements AutoCloseable {
    * @throws Exception when a listener cannot bind; nothing stays bound then
    */
   public static McmuxServer start(Settings settings, SslHandlerFactory handlers) throws Exception {
-    return new McmuxServer(settings, null, handlers).open();
+    McmuxServer server = new McmuxServer(settings, null, handlers, null);
+    for (Settings named : settings.clusters()) {
+      server.clusters.add(new McmuxServer(named, null, handlers, server.shared));
+    }
+    return server.open();
   }
 
   private AtomicReference<TlsContextFactory> tlsHolder;
@@ -234,42 +322,62 @@ public final class McmuxServer implements AutoCloseable {
   }
 
   private McmuxServer open() throws Exception {
+    try {
+      for (McmuxServer cluster : clusters) {
+        cluster.connect();
+      }
+      connect();
+      bind();
+      for (McmuxServer cluster : clusters) {
+        cluster.bind();
+        cluster.scheduleReload();
+      }
+    } catch (Exception e) {
+      close();
+      throw e;
+    }
+    scheduleReload();
+    return this;
+  }
+
+  /** Starts the pools and discovery and gives them one connect period. */
+  private void connect() throws InterruptedException {
     pools.forEach(UpstreamPool::start);
     if (settings.cluster().discovery() == Settings.Discovery.ELASTICACHE) {
       startDiscovery();
     }
     awaitFirstConnection();
-    try {
-      bind();
-    } catch (Exception e) {
-      close();
-      throw e;
-    }
+  }
+
+  private void scheduleReload() {
     long reload = settings.operations().tlsReloadInterval().toMillis();
     if (tlsHolder != null && reload > 0) {
       background.scheduleWithFixedDelay(
           this::reloadIfFilesChanged, reload, reload, TimeUnit.MILLISECONDS);
     }
     log.info(
-        "mcmux serving {} node(s) with {} placement, {} event loop(s) on the {} transport",
+        "mcmux serving {}{} node(s) with {} placement, {} event loop(s) on the {} transport",
+        owner() ? "" : "cluster " + settings.name() + ": ",
         view.size(),
         settings.cluster().placement(),
         settings.runtime().eventLoops(),
         transport.name());
-    return this;
   }
 
   private void registerGauges(MeterRegistry registry) {
     Gauge.builder("mcmux.client.connections", frontend, FrontendContext::clientCount)
         .description("Client connections open now")
+        .tags(clusterTag())
         .register(registry);
     for (UpstreamNode node : view.nodes()) {
       registerNodeGauges(registry, node);
     }
-    Gauge.builder("mcmux.buffered.response", frontend, f -> f.budget().used())
-        .description("Response bytes held for clients, against the global buffer budget")
-        .baseUnit("bytes")
-        .register(registry);
+    if (owner()) {
+      Gauge.builder("mcmux.buffered.response", frontend, f -> f.budget().used())
+          .description("Response bytes held for clients, against the global buffer budget")
+          .baseUnit("bytes")
+          .register(registry);
+    }
     settings
         .tls()
         .caFile()
@@ -278,6 +386,7 @@ public final class McmuxServer implements AutoCloseable {
                 Gauge.builder("mcmux.certificate.expiry", this, s -> s.secondsToExpiry(true))
                     .description("Seconds until the first certificate in the file expires")
                     .baseUnit("seconds")
+                    .tags(clusterTag())
                     .tag("file", "ca")
                     .register(registry));
     settings
@@ -288,19 +397,22 @@ public final class McmuxServer implements AutoCloseable {
                 Gauge.builder("mcmux.certificate.expiry", this, s -> s.secondsToExpiry(false))
                     .description("Seconds until the first certificate in the file expires")
                     .baseUnit("seconds")
+                    .tags(clusterTag())
                     .tag("file", "client")
                     .register(registry));
   }
 
-  private static void registerNodeGauges(MeterRegistry registry, UpstreamNode node) {
+  private void registerNodeGauges(MeterRegistry registry, UpstreamNode node) {
     String nodeTag = node.address().toString();
     Gauge.builder("mcmux.upstream.connections", node, UpstreamNode::liveConnections)
         .description("TLS connections to each node, by state")
+        .tags(clusterTag())
         .tag("node", nodeTag)
         .tag("state", "up")
         .register(registry);
     Gauge.builder("mcmux.node.up", node, n -> n.liveConnections() > 0 ? 1 : 0)
         .description("1 when the node has at least one live TLS connection")
+        .tags(clusterTag())
         .tag("node", nodeTag)
         .register(registry);
   }
@@ -684,7 +796,20 @@ public final class McmuxServer implements AutoCloseable {
     for (Channel c : listeners) {
       out.add(c.localAddress());
     }
+    for (McmuxServer cluster : clusters) {
+      out.addAll(cluster.localAddresses());
+    }
     return out;
+  }
+
+  /** The server of the named cluster {@code name} of {@code mcmux.clusters}. */
+  public McmuxServer cluster(String name) {
+    for (McmuxServer cluster : clusters) {
+      if (cluster.settings.name().equals(name)) {
+        return cluster;
+      }
+    }
+    throw new IllegalArgumentException("no cluster named " + name);
   }
 
   /** The first upstream node (the only one of a single-endpoint setup). */
@@ -697,9 +822,9 @@ public final class McmuxServer implements AutoCloseable {
     return view;
   }
 
-  /** Clients currently connected. */
+  /** Clients currently connected, to every cluster. */
   public int clientCount() {
-    return frontend.clientCount();
+    return shared.clients.get();
   }
 
   /** Bytes of responses currently held for clients, across all of them. */
@@ -733,11 +858,16 @@ public final class McmuxServer implements AutoCloseable {
 
   /**
    * True when clients can be served: not draining for shutdown, and the readiness policy holds (any
-   * node, or every node, with a live TLS connection).
+   * node, or every node, with a live TLS connection) in every cluster.
    */
   public boolean ready() {
     if (closed || draining) {
       return false;
+    }
+    for (McmuxServer cluster : clusters) {
+      if (!cluster.ready()) {
+        return false;
+      }
     }
     boolean all = settings.operations().readiness() == Settings.Readiness.ALL;
     for (UpstreamNode node : view.nodes()) {
@@ -762,8 +892,26 @@ public final class McmuxServer implements AutoCloseable {
     j.field("tls_engine", t == null ? "custom" : t.engineName());
     j.field("ready", ready());
     j.field("draining", draining);
-    j.field("client_connections", frontend.clientCount());
+    j.field("client_connections", clientCount());
     j.field("held_response_bytes", frontend.budget().used());
+    clusterFields(j);
+    if (!clusters.isEmpty()) {
+      j.name("clusters").beginArray();
+      for (McmuxServer cluster : clusters) {
+        j.beginObject().field("name", cluster.settings.name());
+        j.field("ready", cluster.ready());
+        j.field("client_connections", cluster.frontend.clientCount());
+        cluster.clusterFields(j);
+        j.endObject();
+      }
+      j.endArray();
+    }
+    return j.endObject().toString();
+  }
+
+  /** One cluster's part of {@code /status}: routing, nodes and certificates. */
+  private void clusterFields(JsonWriter j) {
+    TlsContextFactory t = tls.get();
     ClusterView v = view;
     j.field("placement", settings.cluster().placement());
     j.field("discovery", settings.cluster().discovery().name().toLowerCase(java.util.Locale.ROOT));
@@ -805,7 +953,6 @@ public final class McmuxServer implements AutoCloseable {
       }
     }
     j.endArray();
-    return j.endObject().toString();
   }
 
   private static void certificate(JsonWriter j, String file, TlsContextFactory.CertificateInfo c) {
@@ -827,6 +974,7 @@ public final class McmuxServer implements AutoCloseable {
    */
   public void reloadTls() {
     background.execute(this::reloadNow);
+    clusters.forEach(McmuxServer::reloadTls);
   }
 
   private void reloadNow() {
@@ -896,21 +1044,27 @@ public final class McmuxServer implements AutoCloseable {
         "shutting down: serving for {} ms more, then up to {} ms for in-flight requests",
         drainDelay.toMillis(),
         grace.toMillis());
+    clusters.forEach(c -> c.draining = true);
     sleepQuietly(drainDelay.toMillis());
-    for (Channel c : listeners) {
-      c.close().syncUninterruptibly();
-    }
-    for (Map.Entry<EventExecutor, LoopContext> e : loops.entrySet()) {
-      LoopContext loop = e.getValue();
-      e.getKey().execute(() -> List.copyOf(loop.sessions()).forEach(ClientSession::closeWhenIdle));
+    List<McmuxServer> all = new ArrayList<>(clusters);
+    all.add(this);
+    for (McmuxServer server : all) {
+      for (Channel c : server.listeners) {
+        c.close().syncUninterruptibly();
+      }
+      for (Map.Entry<EventExecutor, LoopContext> e : server.loops.entrySet()) {
+        LoopContext loop = e.getValue();
+        e.getKey()
+            .execute(() -> List.copyOf(loop.sessions()).forEach(ClientSession::closeWhenIdle));
+      }
     }
     long deadline = System.nanoTime() + grace.toNanos();
-    while (frontend.clientCount() > 0 && System.nanoTime() < deadline) {
+    while (clientCount() > 0 && System.nanoTime() < deadline) {
       // A shutdown thread, not an event loop: waiting here blocks nobody.
       sleepQuietly(20);
     }
-    if (frontend.clientCount() > 0) {
-      log.warn("grace period over with {} client(s) still busy; closing", frontend.clientCount());
+    if (clientCount() > 0) {
+      log.warn("grace period over with {} client(s) still busy; closing", clientCount());
     }
     close();
   }
@@ -938,7 +1092,10 @@ public final class McmuxServer implements AutoCloseable {
       return;
     }
     closed = true;
-    background.shutdownNow();
+    clusters.forEach(McmuxServer::close);
+    if (owner()) {
+      background.shutdownNow();
+    }
     if (poller != null) {
       poller.close();
     }
@@ -948,9 +1105,12 @@ public final class McmuxServer implements AutoCloseable {
     for (UpstreamPool p : List.copyOf(pools)) {
       p.stopOnItsLoop();
     }
+    settings.listen().unixSocket().ifPresent(p -> p.toFile().delete());
+    if (!owner()) {
+      return;
+    }
     group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
     resolver.close();
-    settings.listen().unixSocket().ifPresent(p -> p.toFile().delete());
     terminated.countDown();
     log.info("mcmux stopped");
   }
