@@ -43,6 +43,13 @@ final class FrontendContext {
         new SimpleMeterRegistry());
   }
 
+  /**
+   * The context of one cluster's clients.
+   *
+   * @param clusterName the {@code cluster} tag of this cluster's meters, or null for none
+   * @param budget the process-wide response buffer budget, shared by every cluster
+   * @param processClients every cluster's client count, against the process-wide client limit
+   */
   FrontendContext(
       Settings.Limits limits,
       Settings.Cluster cluster,
