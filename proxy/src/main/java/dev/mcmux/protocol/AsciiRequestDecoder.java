@@ -44,10 +44,12 @@ import java.util.List;
  *       refresh_certs} are answered {@code CLIENT_ERROR <word> is not supported through mcmux} and
  *       the connection stays open: they act on a whole server, or turn a shared connection into a
  *       log stream.
- *   <li>Meta commands ({@code mg ms md ma mn me}) are answered {@code CLIENT_ERROR meta commands
- *       are not supported yet}; the data block of {@code ms} is discarded exactly where memcached
- *       would read or swallow it (its key at most 250 bytes, at most 19 tokens, a valid length), so
- *       the stream stays in step.
+ *   <li>Meta commands ({@code mg ms md ma me}) become {@link DecodeResult.Meta}: errors memcached
+ *       finds from the line alone are answered here, in its words and order of checks; the data
+ *       block of a rejected {@code ms} is swallowed exactly where memcached swallows it (once the
+ *       key is at most 250 bytes, the line at most 19 tokens and the length valid). {@code mn} is a
+ *       {@code Meta} the caller answers in its turn. An {@code ma}/{@code mg} whose opaque is over
+ *       32 bytes is passed on: memcached fails it only after running it.
  *   <li>memcached closes a connection on a long line only when more than 2048 bytes of it are
  *       buffered without an LF, so whether it closes depends on how the line was split into TCP
  *       segments; mcmux always closes on a line whose LF comes after byte 2048.
