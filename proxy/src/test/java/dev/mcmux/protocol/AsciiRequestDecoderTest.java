@@ -432,6 +432,11 @@ class AsciiRequestDecoderTest {
         c("ma max delta", "ma k D18446744073709551615\r\n", "META ma k D18446744073709551615 O7"));
     l.add(
         c(
+            "mg opaque cut to one byte over the limit upstream",
+            "mg k O" + x32 + "yyy\r\n",
+            "META mg k O" + x32 + " untagged opaque=O" + x32 + "yyy"));
+    l.add(
+        c(
             "ma over-long opaque goes upstream as it is",
             "ma k O" + x32 + "\r\n",
             "META ma k O" + x32 + " untagged opaque=O" + x32));
