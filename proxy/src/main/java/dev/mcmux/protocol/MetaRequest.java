@@ -1,6 +1,7 @@
 package dev.mcmux.protocol;
 
 import io.netty.buffer.ByteBuf;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 /**
@@ -188,6 +189,26 @@ public final class MetaRequest {
   /** One flag token; do not modify. */
   public byte[] flag(int i) {
     return flags[i];
+  }
+
+  /**
+   * The same request with every expiry it sets ({@code T<ttl>}, and {@code N<ttl>} of an item it
+   * creates) passed through {@code map}, e.g. to cap the TTL of a write that failover sent to
+   * another node; this request itself is unchanged and keeps its value, which the copy shares.
+   */
+  public MetaRequest withExptimes(java.util.function.IntUnaryOperator map) {
+    byte[][] mapped = flags.clone();
+    for (int i = 0; i < mapped.length; i++) {
+      byte[] f = mapped[i];
+      if (f[0] == 'T' || f[0] == 'N') {
+        int exptime = Integer.parseInt(new String(f, 1, f.length - 1, StandardCharsets.US_ASCII));
+        mapped[i] =
+            (((char) f[0]) + Integer.toString(map.applyAsInt(exptime)))
+                .getBytes(StandardCharsets.US_ASCII);
+      }
+    }
+    return new MetaRequest(
+        command, wireKey, routingKey, base64, mapped, opaqueIndex, opaque, quiet, tagged, value);
   }
 
   /** An upper bound of {@link #writeLine}'s output, for sizing the buffer. */
