@@ -116,7 +116,12 @@ public record Settings(
             "decr",
             "touch",
             "flush_all",
-            "stats");
+            "stats",
+            "mg",
+            "ms",
+            "md",
+            "ma",
+            "me");
   }
 
   /** How client connections map to nodes. */

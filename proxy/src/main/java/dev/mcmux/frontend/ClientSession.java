@@ -478,7 +478,21 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       local(MN.clone(), false, c);
       return;
     }
-    UpstreamConnection conn = upstreamFor(loop.pool(loop.view().nodeFor(r.routingKey())));
+    byte[] denied = shared.deniedReply(c);
+    if (denied != null) {
+      r.release();
+      local(denied, false, c);
+      return;
+    }
+    int target =
+        c == Command.ME ? loop.view().nodeFor(r.routingKey()) << 1 : loop.target(r.routingKey());
+    if (LoopContext.redirected(target)) {
+      MetaRequest capped = r.withExpiryCap(loop::capTtl);
+      // No room for the capping token: the request goes to its own (down) node and fails fast.
+      target = capped == null ? LoopContext.node(target) << 1 : target;
+      r = capped == null ? r : capped;
+    }
+    UpstreamConnection conn = upstreamFor(loop.pool(LoopContext.node(target)));
     if (conn == null) {
       r.release();
       // Quiet mode never hides an error, so unlike noreply the client hears about it.

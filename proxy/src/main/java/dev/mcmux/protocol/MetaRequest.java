@@ -211,6 +211,33 @@ public final class MetaRequest {
         command, wireKey, routingKey, base64, mapped, opaqueIndex, opaque, quiet, tagged, value);
   }
 
+  /**
+   * The request as failover sends it to another node: every expiry passed through {@code cap}, and
+   * an {@code ms} without {@code T} (which would store the item forever) given {@code T<cap(0)>}.
+   * Null when that extra token would not fit the tokens memcached reads; the caller then does not
+   * redirect.
+   */
+  public MetaRequest withExpiryCap(java.util.function.IntUnaryOperator cap) {
+    MetaRequest capped = withExptimes(cap);
+    if (command != Command.MS) {
+      return capped;
+    }
+    for (byte[] f : flags) {
+      if (f[0] == 'T') {
+        return capped;
+      }
+    }
+    int upstreamTokens = 3 + (base64 ? 1 : 0) + flags.length + (tagged ? 1 : 0);
+    if (upstreamTokens + 1 > MAX_TOKENS) {
+      return null;
+    }
+    byte[][] more = java.util.Arrays.copyOf(capped.flags, flags.length + 1);
+    more[flags.length] = ("T" + cap.applyAsInt(0)).getBytes(StandardCharsets.US_ASCII);
+    // The client's opaque keeps its place among the flags; T answers nothing, so its place is free.
+    return new MetaRequest(
+        command, wireKey, routingKey, base64, more, opaqueIndex, opaque, quiet, tagged, value);
+  }
+
   /** An upper bound of {@link #writeLine}'s output, for sizing the buffer. */
   public int lineLengthBound() {
     int n = 2 + 1 + wireKey.length + 12 + 2 + 2 + 22 + 2;

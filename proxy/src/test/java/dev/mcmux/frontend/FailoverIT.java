@@ -57,7 +57,7 @@ class FailoverIT {
         McmuxHarness.inFrontOf(nodes.get(0).port(), pki.caFile())
             .set("mcmux.upstream.endpoints", String.join(",", endpoints))
             .set("mcmux.upstream.failure-threshold", "1")
-            .set("mcmux.upstream.deny-commands", "flush_all")
+            .set("mcmux.upstream.deny-commands", "flush_all,ms")
             .start();
   }
 
@@ -97,7 +97,7 @@ class FailoverIT {
 
   @Test
   void aDownNodesKeysGoToTheNextNodeWithCappedExpiry() {
-    List<String> keys = keysOn(1, 4);
+    List<String> keys = keysOn(1, 6);
     nodes.get(1).kill();
     Await.until(
         "node 1 down in both",
@@ -118,7 +118,19 @@ class FailoverIT {
       // gat with "never" is capped as well; the value itself comes from the failover node.
       c.send("gat 0 " + keys.get(2) + "\r\n");
       assertEquals("VALUE " + keys.get(2) + " 0 2\r\nv2\r\nEND\r\n", c.readUntilEnd());
+      // Meta: an ms without T would live forever on the other node, so it is given T<cap>.
+      c.send("ms " + keys.get(4) + " 2 F3\r\nm4\r\n");
+      assertEquals("HD", c.readLine());
+      c.send("ms " + keys.get(5) + " 2 T100000 q O9\r\nm5\r\nmn\r\n");
+      assertEquals("MN", c.readLine());
+      c.send("mg " + keys.get(4) + " v f\r\n");
+      assertEquals("VA 2 f3", c.readLine());
+      assertEquals("m4", c.readLine());
     }
+    long cap4 = ttlOn(nextAfter(keys.get(4), 1), keys.get(4));
+    assertTrue(cap4 > 80 && cap4 <= 90, "ms without T capped to 90s, got " + cap4);
+    long cap5 = ttlOn(nextAfter(keys.get(5), 1), keys.get(5));
+    assertTrue(cap5 > 80 && cap5 <= 90, "ms T100000 capped to 90s, got " + cap5);
     long cap0 = ttlOn(nextAfter(keys.get(0), 1), keys.get(0));
     assertTrue(cap0 > 80 && cap0 <= 90, "exptime 0 capped to 90s, got " + cap0);
     long cap1 = ttlOn(nextAfter(keys.get(1), 1), keys.get(1));
@@ -152,6 +164,11 @@ class FailoverIT {
       // memcached sends error lines even for noreply; so does the deny list.
       assertEquals("CLIENT_ERROR flush_all is denied by mcmux configuration", c.readLine());
       assertEquals("VALUE d1 0 1\r\nx\r\nEND\r\n", c.readUntilEnd());
+      // A denied ms is read whole (its data block is not taken for a command), then refused.
+      c.send("ms d2 3 q\r\nget\r\nmg d1 v\r\n");
+      assertEquals("CLIENT_ERROR ms is denied by mcmux configuration", c.readLine());
+      assertEquals("VA 1", c.readLine());
+      assertEquals("x", c.readLine());
     }
     for (MemcachedProcess n : nodes) {
       assertEquals("0", n.stats().get("cmd_flush"), "no flush reached " + n);
