@@ -205,13 +205,9 @@ public final class BinaryRequestDecoder {
       int keyAt,
       int keyLength) {
     long valueLength = bodyLength - (head - HEADER_BYTES);
-    if (valueLength > Integer.MAX_VALUE) {
-      // memcached computes this length in a signed int; what it does with a negative one depends
-      // on its allocator, so mcmux answers "too large" and closes.
-      in.skipBytes(head);
-      return new BinaryDecodeResult.Close(error(opcode, opaque, E2BIG));
-    }
-    if (valueLength > maxValueBytes) {
+    // memcached holds the value length in a signed int: 2 GiB or more is "too large" there too,
+    // and swallow() then discards nothing, as memcached's negative swallow count does.
+    if (valueLength > maxValueBytes || valueLength > Integer.MAX_VALUE) {
       byte[] key = key(in, keyAt, keyLength);
       in.skipBytes(head);
       swallow(valueLength);

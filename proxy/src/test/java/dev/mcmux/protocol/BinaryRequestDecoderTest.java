@@ -373,10 +373,16 @@ class BinaryRequestDecoderTest {
   }
 
   @Test
-  void bodyOfTwoGibibytesIsTooLargeAndCloses() {
-    byte[] in = packet(0x01, 1, 8, 0x80000009L, 1, 0, concat(ints(0, 0), text("k")));
+  void valueOfTwoGibibytesIsTooLargeAndSwallowsNothing() {
+    byte[] in =
+        concat(
+            packet(0x01, 1, 8, 0x80000009L, 1, 0, concat(ints(0, 0), text("k"))),
+            request(0x0a, NONE, "", NONE, 2, 0));
     assertEquals(
-        List.of("close op=01 status=03 opaque=1 cas=0 'Too large.'", "closed"), decode(in));
+        List.of(
+            "reply op=01 status=03 opaque=1 cas=0 'Too large.' after delete k",
+            "req op=0a opaque=2"),
+        decode(in));
   }
 
   @Test
