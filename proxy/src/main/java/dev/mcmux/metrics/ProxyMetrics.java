@@ -77,6 +77,12 @@ public interface ProxyMetrics {
     "stats",
     "quit",
     "config",
+    "mg",
+    "ms",
+    "md",
+    "ma",
+    "mn",
+    "me",
     "other"
   };
 

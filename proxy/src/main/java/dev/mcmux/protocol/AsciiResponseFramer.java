@@ -83,6 +83,25 @@ public final class AsciiResponseFramer {
           }
           scanned = (int) blockEnd - start;
         }
+        case META -> {
+          MetaResponse.Status status = MetaResponse.status(in, pos, lineLen);
+          if (status == null) {
+            throw new UpstreamDesyncException("unexpected reply to a meta request");
+          }
+          if (status != MetaResponse.Status.VA) {
+            return frameDone(lineLen);
+          }
+          long dataLen = metaValueLength(in, pos + 3, lf - 1);
+          long blockEnd = (long) lf + 1 + dataLen + 2;
+          if (blockEnd > end) {
+            return -1;
+          }
+          int crlf = (int) blockEnd - 2;
+          if (in.getByte(crlf) != '\r' || in.getByte(crlf + 1) != '\n') {
+            throw new UpstreamDesyncException("VA data not followed by CRLF");
+          }
+          return frameDone((int) blockEnd - start);
+        }
         case STATS -> {
           if (isEnd(in, pos, lineLen)) {
             return frameDone(lf + 1 - start);
@@ -135,6 +154,32 @@ public final class AsciiResponseFramer {
       }
     }
     return true;
+  }
+
+  /** Parses the length of {@code VA <len> <flags>*}, starting at its first digit. */
+  private long metaValueLength(ByteBuf in, int p, int lineEnd) throws UpstreamDesyncException {
+    return digitsUpTo(in, p, lineEnd, "VA");
+  }
+
+  private long digitsUpTo(ByteBuf in, int p, int lineEnd, String what)
+      throws UpstreamDesyncException {
+    long n = 0;
+    int digits = 0;
+    while (p < lineEnd) {
+      byte b = in.getByte(p);
+      if (b == ' ') {
+        break;
+      }
+      if (b < '0' || b > '9' || ++digits > 10) {
+        throw new UpstreamDesyncException("malformed " + what + " length");
+      }
+      n = n * 10 + (b - '0');
+      p++;
+    }
+    if (digits == 0 || n > maxValueBytes) {
+      throw new UpstreamDesyncException(what + " length out of range");
+    }
+    return n;
   }
 
   /** Parses the fourth token of {@code VALUE <key> <flags> <bytes> [<cas>]}. */

@@ -30,7 +30,19 @@ public enum Command {
    * ElastiCache's {@code config get cluster}; answered by mcmux with its own address, so
    * auto-discovering clients keep working through it. Never forwarded.
    */
-  CONFIG_GET_CLUSTER("config", ResponseShape.LINE);
+  CONFIG_GET_CLUSTER("config", ResponseShape.LINE),
+  /** Meta get. */
+  MG("mg", ResponseShape.META),
+  /** Meta set; its value is written like a storage command's data block. */
+  MS("ms", ResponseShape.META),
+  /** Meta delete. */
+  MD("md", ResponseShape.META),
+  /** Meta arithmetic. */
+  MA("ma", ResponseShape.META),
+  /** Meta no-op: a barrier answered by mcmux in the client's order; never forwarded. */
+  MN("mn", ResponseShape.META),
+  /** Meta debug: one key's item internals; read-only, so forwarded (it echoes no opaque). */
+  ME("me", ResponseShape.META);
 
   private final byte[] wireName;
   private final ResponseShape shape;
@@ -63,6 +75,11 @@ public enum Command {
         || this == APPEND
         || this == PREPEND
         || this == CAS;
+  }
+
+  /** True for the meta commands {@code mg ms md ma mn me}. */
+  public boolean isMeta() {
+    return shape == ResponseShape.META;
   }
 
   /** True for {@code get gets gat gats}, which take one or more keys. */

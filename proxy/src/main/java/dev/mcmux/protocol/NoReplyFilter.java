@@ -36,6 +36,7 @@ public final class NoReplyFilter {
           VERBOSITY ->
           true;
       case GET, GETS, GAT, GATS, VERSION, STATS, QUIT, CONFIG_GET_CLUSTER -> false;
+      case MG, MS, MD, MA, MN, ME -> false;
     };
   }
 

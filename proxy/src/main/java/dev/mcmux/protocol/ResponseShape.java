@@ -7,5 +7,10 @@ public enum ResponseShape {
   /** Exactly one line ({@code STORED}, {@code DELETED}, a number, {@code OK}, an error, ...). */
   LINE,
   /** {@code STAT} lines then {@code END}; or one error line. */
-  STATS
+  STATS,
+  /**
+   * One meta line ({@code HD NF NS EX EN MN ME}, with flags), or {@code VA <len> <flags>} and a
+   * data block; or one error line.
+   */
+  META
 }

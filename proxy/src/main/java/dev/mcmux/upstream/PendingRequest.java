@@ -17,6 +17,9 @@ public abstract class PendingRequest {
   long writtenAtNanos;
   UpstreamConnection connection;
 
+  /** mcmux's opaque on a tagged meta request, which its response must echo; 0 for none. */
+  long metaTag;
+
   protected PendingRequest(ResponseShape shape) {
     this.shape = shape;
   }
@@ -29,6 +32,11 @@ public abstract class PendingRequest {
   /** The connection this request was written to, or null before it was written. */
   public final UpstreamConnection connection() {
     return connection;
+  }
+
+  /** The sequence tag a meta request was written with ({@code O<tag>}), or 0 when untagged. */
+  public final long metaTag() {
+    return metaTag;
   }
 
   /**

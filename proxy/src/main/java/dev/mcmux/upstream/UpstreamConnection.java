@@ -2,6 +2,8 @@ package dev.mcmux.upstream;
 
 import dev.mcmux.metrics.ProxyMetrics;
 import dev.mcmux.protocol.AsciiResponseFramer;
+import dev.mcmux.protocol.MetaRequest;
+import dev.mcmux.protocol.MetaResponse;
 import dev.mcmux.protocol.ResponseShape;
 import dev.mcmux.protocol.UpstreamDesyncException;
 import io.netty.buffer.ByteBuf;
@@ -58,6 +60,10 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   private final List<ResponseSink> touchedSinks = new ArrayList<>();
   private ByteBuf cumulation;
   private boolean flushScheduled;
+
+  /** The last opaque tag given to a meta request on this connection; tags only ever grow. */
+  private long metaSequence;
+
   private boolean closed;
   private String closeReason = "closed";
   private long lastReadNanos;
@@ -172,6 +178,25 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     write(Unpooled.wrappedBuffer(CRLF), request, true);
   }
 
+  /**
+   * Writes a meta request with this connection's next sequence tag as its opaque (when it is {@link
+   * MetaRequest#tagged()}), and queues {@code request}, whose response must then echo the tag or
+   * the connection closes as out of step. Takes over the value of an {@code ms}, which ends the TLS
+   * record like any storage command's data.
+   */
+  public void writeMeta(MetaRequest meta, PendingRequest request) {
+    long tag = meta.tagged() ? ++metaSequence : 0;
+    ByteBuf line = channel.alloc().ioBuffer(meta.lineLengthBound());
+    meta.writeLine(tag, line);
+    request.metaTag = tag;
+    ByteBuf value = meta.takeValue();
+    if (value != null) {
+      writeStorage(line, value, request);
+    } else {
+      write(line, request, false);
+    }
+  }
+
   private void scheduleFlush() {
     if (!flushScheduled) {
       flushScheduled = true;
@@ -269,6 +294,10 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       int len = framer.frameLength(cumulation, head.shape());
       if (len < 0) {
         break;
+      }
+      if (head.metaTag != 0
+          && !MetaResponse.carriesTag(cumulation, cumulation.readerIndex(), len, head.metaTag)) {
+        throw new UpstreamDesyncException("meta response without the opaque of its request");
       }
       pending.pollFirst();
       metrics.pendingDelta(-1);
