@@ -46,6 +46,22 @@ public final class BinaryResponses {
     return packet;
   }
 
+  /** A packet with the given status and {@code text} as body, CAS 0. */
+  public static byte[] withStatus(int opcode, int opaque, int status, byte[] text) {
+    byte[] packet = new byte[BinaryProtocol.HEADER_BYTES + text.length];
+    fillHeader(packet, opcode, status, 0, 0, text.length, opaque, 0);
+    System.arraycopy(text, 0, packet, BinaryProtocol.HEADER_BYTES, text.length);
+    return packet;
+  }
+
+  /** True when {@code packet} is a response packet with a status other than success. */
+  public static boolean isError(ByteBuf packet) {
+    int r = packet.readerIndex();
+    return packet.readableBytes() >= BinaryProtocol.HEADER_BYTES
+        && packet.getByte(r) == BinaryProtocol.RESPONSE_MAGIC
+        && packet.getShort(r + 6) != 0;
+  }
+
   /** A packet with no extras, key or body (success of set, delete, noop, flush, quit ...). */
   public static byte[] empty(int opcode, int opaque, long cas) {
     byte[] packet = new byte[BinaryProtocol.HEADER_BYTES];
