@@ -130,7 +130,8 @@ public final class BinaryMeta {
 
   /**
    * The packet memcached would answer to {@code r} given the meta response {@code m}, or null when
-   * memcached would stay silent (a quiet request that succeeded, a quiet get that missed).
+   * memcached would stay silent (a quiet request that succeeded, a quiet get that missed). A hit's
+   * packet holds a retained slice of {@code m}'s frame, which the caller still releases itself.
    */
   public static ByteBuf fromMeta(BinaryRequest r, MetaResponse m, ByteBufAllocator alloc) {
     int op = r.opcode();
@@ -156,9 +157,9 @@ public final class BinaryMeta {
         int keyLength = loud == GETK || loud == GATK ? r.key().length : 0;
         ByteBuf value = m.value();
         int valueLength = value == null ? 0 : value.readableBytes();
-        ByteBuf out = alloc.buffer(HEADER_BYTES + 4 + keyLength + valueLength);
+        ByteBuf head = alloc.buffer(HEADER_BYTES + 4 + keyLength);
         BinaryResponses.getHitHeader(
-            out,
+            head,
             op,
             opaque,
             m.numericFlag('c', 0),
@@ -166,12 +167,13 @@ public final class BinaryMeta {
             keyLength,
             valueLength);
         if (keyLength > 0) {
-          out.writeBytes(r.key());
+          head.writeBytes(r.key());
         }
-        if (value != null) {
-          out.writeBytes(value, value.readerIndex(), valueLength);
+        if (valueLength == 0) {
+          return head;
         }
-        return out;
+        // The value stays where the upstream read put it; the caller decides whether to copy.
+        return alloc.compositeBuffer(2).addComponents(true, head, value.retainedSlice());
       }
       case SET, ADD, REPLACE, APPEND, PREPEND -> {
         return switch (s) {

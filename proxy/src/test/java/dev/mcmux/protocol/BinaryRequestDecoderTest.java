@@ -393,4 +393,37 @@ class BinaryRequestDecoderTest {
         List.of("reply op=40 status=81 opaque=1 cas=0 'Unknown command'", "req op=0a opaque=2"),
         decode(in));
   }
+
+  @Test
+  void randomPacketStreamsFrameTheSameHoweverTheyAreSplit() {
+    int[] opcodes = {
+      0x00, 0x01, 0x04, 0x05, 0x08, 0x0a, 0x0d, 0x0e, 0x10, 0x11, 0x1c, 0x21, 0x1b, 0x55
+    };
+    int[] extrasLengths = {0, 4, 8, 20};
+    for (int seed = 0; seed < 300; seed++) {
+      java.util.Random random = new java.util.Random(seed);
+      ByteArrayOutputStream stream = new ByteArrayOutputStream();
+      int packets = 1 + random.nextInt(6);
+      for (int p = 0; p < packets; p++) {
+        int op = opcodes[random.nextInt(opcodes.length)];
+        byte[] extras = new byte[extrasLengths[random.nextInt(extrasLengths.length)]];
+        random.nextBytes(extras);
+        byte[] key = new byte[random.nextInt(10) == 0 ? 251 : random.nextInt(4)];
+        random.nextBytes(key);
+        byte[] value = new byte[random.nextInt(4) == 0 ? (int) MAX_VALUE + 1 : random.nextInt(6)];
+        byte[] payload = concat(extras, key, value);
+        // Now and then a body length that disagrees with the parts.
+        long bodyLength = payload.length + (random.nextInt(8) == 0 ? random.nextInt(7) - 3 : 0);
+        stream.writeBytes(
+            packet(op, key.length, extras.length, Math.max(0, bodyLength), p, 0, payload));
+      }
+      byte[] input = stream.toByteArray();
+      List<String> whole = decodeChunks(List.of(input));
+      for (int at = 1; at < input.length; at += 1 + random.nextInt(40)) {
+        byte[] a = java.util.Arrays.copyOfRange(input, 0, at);
+        byte[] b = java.util.Arrays.copyOfRange(input, at, input.length);
+        assertEquals(whole, decodeChunks(List.of(a, b)), "seed " + seed + " split at " + at);
+      }
+    }
+  }
 }
