@@ -1,5 +1,6 @@
 package dev.mcmux.frontend;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -104,6 +105,26 @@ class SpymemcachedBinaryIT {
         } else {
           assertNull(got.get("bulk:" + i));
         }
+      }
+    } finally {
+      c.shutdown(5, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
+  void largeValuesSurviveTheRoundTrip() throws Exception {
+    MemcachedClient c = client();
+    try {
+      java.util.Random random = new java.util.Random(7);
+      for (int size : new int[] {16 * 1024 - 1, 16 * 1024, 200_000, 1_000_000}) {
+        // Random bytes: spymemcached compresses values over 16 KiB only when that makes them
+        // smaller, so these reach mcmux at full size.
+        byte[] value = new byte[size];
+        random.nextBytes(value);
+        String key = "large:" + size;
+        assertTrue(c.set(key, 0, value).get(10, TimeUnit.SECONDS), key);
+        assertArrayEquals(value, (byte[]) c.get(key), key);
+        assertArrayEquals(value, (byte[]) c.getBulk(List.of("large:none", key)).get(key), key);
       }
     } finally {
       c.shutdown(5, TimeUnit.SECONDS);
