@@ -55,6 +55,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   private static final int COPY_BELOW = 16 * 1024;
 
   private static final byte[] END = "END\r\n".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] MN = "MN\r\n".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] NO_UPSTREAM =
       "SERVER_ERROR no upstream connection available\r\n".getBytes(StandardCharsets.US_ASCII);
 
@@ -219,6 +220,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       progressed = true;
       if (result instanceof DecodeResult.Request r) {
         handle(r.request());
+      } else if (result instanceof DecodeResult.Meta m) {
+        handleMeta(m.request(), m.replyInstead());
       } else if (result instanceof DecodeResult.LocalReply r) {
         if (r.deleteFirst() != null) {
           deleteThenReply(r.deleteFirst(), r.reply());
@@ -467,6 +470,33 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       r.release();
       conn.write(line, slot, false);
     }
+  }
+
+  /**
+   * A meta request: {@code mn} is answered here in its turn; the others go to their key's node
+   * tagged with the connection's sequence number, and the slot gives the client its own opaque back
+   * and applies quiet mode as memcached would.
+   */
+  private void handleMeta(MetaRequest r, byte[] replyInstead) {
+    Command c = r.command();
+    if (c == Command.MN) {
+      local(MN.clone(), false, c);
+      return;
+    }
+    UpstreamConnection conn = upstreamFor(loop.pool(loop.view().nodeFor(r.routingKey())));
+    if (conn == null) {
+      r.release();
+      // Quiet mode never hides an error, so unlike noreply the client hears about it.
+      local(NO_UPSTREAM.clone(), false, c).failed = true;
+      return;
+    }
+    Slot slot =
+        replyInstead != null
+            ? new ReplyAfterSlot(replyInstead, ResponseShape.META, Command.MS)
+            : new MetaSlot(r);
+    slots.addLast(slot);
+    sent(conn);
+    conn.writeMeta(r, slot);
   }
 
   /**
@@ -906,7 +936,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       local(reply, false, Command.SET);
       return;
     }
-    Slot slot = new ReplyAfterSlot(ResponseShape.META, reply);
+    Slot slot = new ReplyAfterSlot(reply, ResponseShape.META, Command.SET);
     slots.addLast(slot);
     sent(conn);
     conn.writeMeta(delete, slot);
@@ -1219,11 +1249,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     private final byte[] reply;
 
     ReplyAfterSlot(byte[] reply) {
-      this(ResponseShape.LINE, reply);
+      this(reply, ResponseShape.LINE, Command.SET);
     }
 
-    ReplyAfterSlot(ResponseShape shape, byte[] reply) {
-      super(shape, Command.SET, false);
+    ReplyAfterSlot(byte[] reply, ResponseShape shape, Command command) {
+      super(shape, command, false);
       this.reply = reply;
     }
 
@@ -1245,6 +1275,34 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       } else {
         completeSilently();
       }
+    }
+  }
+
+  /** The slot of a forwarded meta request: restores the client's opaque, applies quiet mode. */
+  private final class MetaSlot extends Slot {
+    private final Command command;
+    private final byte[] opaque;
+    private final boolean quiet;
+
+    MetaSlot(MetaRequest r) {
+      super(ResponseShape.META, r.command(), false);
+      this.command = r.command();
+      this.opaque = r.opaque();
+      this.quiet = r.quiet();
+    }
+
+    @Override
+    protected void onResponse(ByteBuf frame) {
+      answered(connection());
+      if (metaTag() != 0) {
+        frame = MetaResponse.restoreOpaque(frame, metaTag(), opaque, ctx.alloc());
+      }
+      if (quiet && NoReplyFilter.suppressedInQuietMode(command, frame)) {
+        frame.release();
+        completeSilently();
+        return;
+      }
+      accept(this, frame);
     }
   }
 

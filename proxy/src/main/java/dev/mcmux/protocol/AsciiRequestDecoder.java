@@ -44,10 +44,12 @@ import java.util.List;
  *       refresh_certs} are answered {@code CLIENT_ERROR <word> is not supported through mcmux} and
  *       the connection stays open: they act on a whole server, or turn a shared connection into a
  *       log stream.
- *   <li>Meta commands ({@code mg ms md ma mn me}) are answered {@code CLIENT_ERROR meta commands
- *       are not supported yet}; the data block of {@code ms} is discarded exactly where memcached
- *       would read or swallow it (its key at most 250 bytes, at most 19 tokens, a valid length), so
- *       the stream stays in step.
+ *   <li>Meta commands ({@code mg ms md ma me}) become {@link DecodeResult.Meta}: errors memcached
+ *       finds from the line alone are answered here, in its words and order of checks; the data
+ *       block of a rejected {@code ms} is swallowed exactly where memcached swallows it (once the
+ *       key is at most 250 bytes, the line at most 19 tokens and the length valid). {@code mn} is a
+ *       {@code Meta} the caller answers in its turn. An {@code ma}/{@code mg} whose opaque is over
+ *       32 bytes is passed on: memcached fails it only after running it.
  *   <li>memcached closes a connection on a long line only when more than 2048 bytes of it are
  *       buffered without an LF, so whether it closes depends on how the line was split into TCP
  *       segments; mcmux always closes on a line whose LF comes after byte 2048.
@@ -90,8 +92,14 @@ public final class AsciiRequestDecoder {
   private static final byte[] BAD_DELETE =
       ascii("CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n");
   private static final byte[] TOO_LARGE = ascii("SERVER_ERROR object too large for cache\r\n");
-  private static final byte[] META_NOT_SUPPORTED =
-      ascii("CLIENT_ERROR meta commands are not supported yet\r\n");
+  private static final byte[] META_FLAGS_ARE_TOO_LONG =
+      ascii("CLIENT_ERROR options flags are too long\r\n");
+  private static final byte[] META_TOO_LONG = ascii("CLIENT_ERROR options flags too long\r\n");
+  private static final byte[] META_BAD_OR_DUPLICATE_FLAG =
+      ascii("CLIENT_ERROR invalid or duplicate flag\r\n");
+  private static final byte[] META_OPAQUE_TOO_LONG =
+      ascii("CLIENT_ERROR opaque token too long\r\n");
+  private static final byte[][] NO_FLAGS = new byte[0][];
   private static final byte[] END = ascii("END\r\n");
   private static final byte[] NOTHING = new byte[0];
 
@@ -154,6 +162,19 @@ public final class AsciiRequestDecoder {
 
   /** The value of the last successful number parse. */
   private long parsed;
+
+  /** What {@link #metaPreparse} found on the current line. */
+  private String metaError;
+
+  private final boolean[] metaSeen = new boolean[127];
+  private final byte[][] metaFlags = new byte[MAX_TOKENS][];
+  private int metaFlagCount;
+  private byte[] metaOpaque;
+  private int metaOpaqueIndex;
+  private boolean metaQuiet;
+  private boolean metaBase64;
+  private byte[] metaDecodedKey;
+  private byte metaMode;
 
   /**
    * Creates a decoder for one client connection.
@@ -613,28 +634,271 @@ public final class AsciiRequestDecoder {
   }
 
   private DecodeResult meta(ByteBuf in, int lineEnd, byte second, int ntok) {
-    switch (second) {
-      case 'g', 'd', 'n', 'a', 'e' -> {
-        return reply(in, lineEnd, META_NOT_SUPPORTED);
-      }
-      case 's' -> {
+    return switch (second) {
+      case 'g' -> metaCommand(in, lineEnd, Command.MG, ntok);
+      case 's' -> metaSet(in, lineEnd, ntok);
+      case 'd' -> metaCommand(in, lineEnd, Command.MD, ntok);
+      case 'a' -> metaCommand(in, lineEnd, Command.MA, ntok);
+      case 'n' -> {
+        // memcached answers mn whatever follows it on the line.
         in.readerIndex(lineEnd);
-        // memcached reads or swallows the block once it has a sane length, whatever else fails.
-        if (ntok >= 4
-            && length(1) <= MAX_KEY_BYTES
-            && ntok <= META_MAX_TOKENS
-            && parseStrtol(in, 2)) {
-          int length = (int) parsed;
-          if (length >= 0 && length <= INT_MAX_MINUS_2) {
-            swallowRemaining = length + 2L;
+        yield new DecodeResult.Meta(
+            new MetaRequest(
+                Command.MN, NOTHING, NOTHING, false, NO_FLAGS, 0, null, false, false, null),
+            null);
+      }
+      case 'e' -> metaDebug(in, lineEnd, ntok);
+      default -> reply(in, lineEnd, ERROR);
+    };
+  }
+
+  /** {@code mg}, {@code md} and {@code ma}: memcached's checks in its order, then the flags. */
+  private DecodeResult metaCommand(ByteBuf in, int lineEnd, Command command, int ntok) {
+    if (ntok < 3) {
+      return reply(in, lineEnd, ERROR);
+    }
+    if (length(1) > MAX_KEY_BYTES) {
+      return reply(in, lineEnd, BAD_FORMAT);
+    }
+    if (ntok > META_MAX_TOKENS) {
+      return reply(in, lineEnd, command == Command.MG ? META_FLAGS_ARE_TOO_LONG : META_TOO_LONG);
+    }
+    if (!metaPreparse(in, 2, ntok)) {
+      return reply(
+          in,
+          lineEnd,
+          command == Command.MG ? ascii(metaError + "\r\n") : META_BAD_OR_DUPLICATE_FLAG);
+    }
+    boolean opaqueTooLong = metaOpaque != null && metaOpaque.length > MetaRequest.MAX_OPAQUE_BYTES;
+    if (command == Command.MA && !(metaMode == 0 || "I+D-".indexOf(metaMode) >= 0)) {
+      return reply(in, lineEnd, ascii("CLIENT_ERROR invalid mode for ma M token\r\n"));
+    }
+    if (command == Command.MD && opaqueTooLong) {
+      // md checks its opaque before it touches the item; mg and ma only afterwards.
+      return reply(in, lineEnd, META_OPAQUE_TOO_LONG);
+    }
+    in.readerIndex(lineEnd);
+    return new DecodeResult.Meta(metaRequest(in, command, opaqueTooLong, null), null);
+  }
+
+  /**
+   * {@code ms}: which errors come before memcached knows the data length (nothing swallowed) and
+   * which after (the data block is swallowed) decides the framing of everything that follows.
+   */
+  private DecodeResult metaSet(ByteBuf in, int lineEnd, int ntok) {
+    if (ntok < 3) {
+      return reply(in, lineEnd, ERROR);
+    }
+    if (length(1) > MAX_KEY_BYTES || ntok == 3) {
+      return reply(in, lineEnd, BAD_FORMAT);
+    }
+    if (ntok > META_MAX_TOKENS) {
+      return reply(in, lineEnd, META_TOO_LONG);
+    }
+    if (!parseStrtol(in, 2)) {
+      return reply(in, lineEnd, BAD_FORMAT);
+    }
+    int length = (int) parsed;
+    if (length < 0 || length > INT_MAX_MINUS_2) {
+      return reply(in, lineEnd, BAD_FORMAT);
+    }
+    byte[] error = null;
+    if (!metaPreparse(in, 3, ntok)) {
+      error = ascii(metaError + "\r\n");
+    } else if (!(metaMode == 0 || "EAPRS".indexOf(metaMode) >= 0)) {
+      error = ascii("CLIENT_ERROR invalid mode for ms M token\r\n");
+    } else if (metaOpaque != null && metaOpaque.length > MetaRequest.MAX_OPAQUE_BYTES) {
+      error = META_OPAQUE_TOO_LONG;
+    }
+    if (error != null) {
+      in.readerIndex(lineEnd);
+      swallowRemaining = length + 2L;
+      return new DecodeResult.LocalReply(error.clone());
+    }
+    if (length > maxValueBytes) {
+      // memcached unlinks the key of an ms it cannot store, whatever the mode.
+      MetaRequest unlink =
+          new MetaRequest(
+              Command.MD,
+              metaWireKey(in),
+              metaRoutingKey(in),
+              metaBase64,
+              NO_FLAGS,
+              0,
+              null,
+              false,
+              true,
+              null);
+      in.readerIndex(lineEnd);
+      swallowRemaining = length + 2L;
+      return new DecodeResult.Meta(unlink, TOO_LARGE.clone());
+    }
+    int dataStart = lineEnd;
+    if (in.writerIndex() - dataStart < length + 2L) {
+      return DecodeResult.NEED_MORE;
+    }
+    if (in.getByte(dataStart + length) != '\r' || in.getByte(dataStart + length + 1) != '\n') {
+      // Sent even in quiet mode: memcached's meta errors always are.
+      return reply(in, dataStart + length + 2, BAD_DATA_CHUNK);
+    }
+    in.readerIndex(dataStart);
+    ByteBuf data = in.readRetainedSlice(length);
+    in.skipBytes(2);
+    return new DecodeResult.Meta(metaRequest(in, Command.MS, false, data), null);
+  }
+
+  /** {@code me}: only a {@code b} right after the key counts; every other token is ignored. */
+  private DecodeResult metaDebug(ByteBuf in, int lineEnd, int ntok) {
+    if (ntok < 3 || length(1) > MAX_KEY_BYTES) {
+      return reply(in, lineEnd, BAD_FORMAT);
+    }
+    boolean base64 = ntok >= 4 && length(2) == 1 && in.getByte(tokenStart[2]) == 'b';
+    byte[] key = tokenBytes(in, 1);
+    byte[] routing = key;
+    if (base64) {
+      routing = MetaKeys.decode(key);
+      if (routing == null) {
+        return reply(in, lineEnd, BAD_FORMAT);
+      }
+      key = MetaKeys.encode(routing);
+    }
+    in.readerIndex(lineEnd);
+    return new DecodeResult.Meta(
+        new MetaRequest(Command.ME, key, routing, base64, NO_FLAGS, 0, null, false, false, null),
+        null);
+  }
+
+  private MetaRequest metaRequest(
+      ByteBuf in, Command command, boolean opaqueTooLong, ByteBuf value) {
+    byte[][] flags = Arrays.copyOf(metaFlags, metaFlagCount);
+    int upstreamTokens =
+        2 + (command == Command.MS ? 1 : 0) + (metaBase64 ? 1 : 0) + metaFlagCount + 1;
+    // Without room for mcmux's tag (a client using every token memcached reads, none of them O
+    // or q) the request goes untagged rather than being refused.
+    boolean tagged = !opaqueTooLong && upstreamTokens <= MetaRequest.MAX_TOKENS;
+    return new MetaRequest(
+        command,
+        metaWireKey(in),
+        metaRoutingKey(in),
+        metaBase64,
+        flags,
+        metaOpaque == null ? flags.length : metaOpaqueIndex,
+        metaOpaque,
+        metaQuiet,
+        tagged,
+        value);
+  }
+
+  private byte[] metaWireKey(ByteBuf in) {
+    return metaBase64 ? MetaKeys.encode(metaDecodedKey) : tokenBytes(in, 1);
+  }
+
+  private byte[] metaRoutingKey(ByteBuf in) {
+    return metaBase64 ? metaDecodedKey : tokenBytes(in, 1);
+  }
+
+  /**
+   * memcached's {@code _meta_flag_preparse} over tokens {@code [first, ntok-1)}: every flag letter
+   * at most once, numbers parsed as it parses them. Collects the canonical tokens to send upstream
+   * (one letter, or a letter and the number memcached read), the client's opaque and where it was,
+   * quiet mode, the mode letter and the decoded key.
+   *
+   * @return false with {@link #metaError} set when memcached rejects the flags
+   */
+  private boolean metaPreparse(ByteBuf in, int first, int ntok) {
+    metaError = "CLIENT_ERROR bad command line format";
+    metaFlagCount = 0;
+    metaOpaque = null;
+    metaOpaqueIndex = -1;
+    metaQuiet = false;
+    metaBase64 = false;
+    metaDecodedKey = null;
+    metaMode = 0;
+    Arrays.fill(metaSeen, false);
+    boolean hasError = false;
+    for (int i = first; i < ntok - 1; i++) {
+      int s = tokenStart[i];
+      int e = tokenEnd[i];
+      int o = in.getByte(s) & 0xFF;
+      if (o >= 127 || metaSeen[o]) {
+        metaError = "CLIENT_ERROR duplicate flag";
+        return false;
+      }
+      metaSeen[o] = true;
+      byte[] canonical = null;
+      switch (o) {
+        case 'b' -> {
+          metaBase64 = true;
+          metaDecodedKey = MetaKeys.decode(tokenBytes(in, 1));
+          if (metaDecodedKey == null) {
+            metaError = "CLIENT_ERROR error decoding key";
+            hasError = true;
           }
         }
-        return new DecodeResult.LocalReply(META_NOT_SUPPORTED.clone());
+        case 'N', 'T', 'R' -> {
+          if (!parseC(in, s + 1, e, true)) {
+            metaError = "CLIENT_ERROR bad token in command line format";
+            hasError = true;
+          } else {
+            canonical = withNumber((byte) o, (int) parsed, true);
+          }
+        }
+        case 'F' -> {
+          if (!parseUnsignedRange(in, s + 1, e)) {
+            hasError = true;
+          } else {
+            canonical = withNumber((byte) o, parsed & 0xFFFF_FFFFL, false);
+          }
+        }
+        case 'C', 'J', 'D' -> {
+          if (!parseUnsignedRange(in, s + 1, e)) {
+            metaError =
+                o == 'C'
+                    ? "CLIENT_ERROR bad token in command line format"
+                    : o == 'J'
+                        ? "CLIENT_ERROR invalid numeric initial value"
+                        : "CLIENT_ERROR invalid numeric delta value";
+            hasError = true;
+          } else {
+            canonical = withNumber((byte) o, parsed, false);
+          }
+        }
+        case 'M' -> {
+          if (e - s != 2) {
+            metaError = "CLIENT_ERROR incorrect length for M token";
+            hasError = true;
+          } else {
+            metaMode = in.getByte(s + 1);
+            canonical = new byte[] {'M', metaMode};
+          }
+        }
+        case 'O' -> {
+          metaOpaque = tokenBytes(in, i);
+          metaOpaqueIndex = metaFlagCount;
+        }
+        case 'q' -> metaQuiet = true;
+        case 'l', 'h', 'k', 's', 't', 'c', 'f', 'v', 'u', 'I', 'P', 'L' ->
+            canonical = new byte[] {(byte) o};
+        default -> {
+          metaError = "CLIENT_ERROR invalid flag";
+          return false;
+        }
       }
-      default -> {
-        return reply(in, lineEnd, ERROR);
+      if (canonical != null) {
+        metaFlags[metaFlagCount++] = canonical;
       }
     }
+    return !hasError;
+  }
+
+  private static byte[] withNumber(byte letter, long value, boolean signed) {
+    String n = signed ? Long.toString(value) : Long.toUnsignedString(value);
+    byte[] out = new byte[1 + n.length()];
+    out[0] = letter;
+    for (int i = 0; i < n.length(); i++) {
+      out[i + 1] = (byte) n.charAt(i);
+    }
+    return out;
   }
 
   private DecodeResult unsupportedOrError(ByteBuf in, int lineEnd) {
@@ -726,8 +990,10 @@ public final class AsciiRequestDecoder {
   }
 
   private boolean parseUnsigned(ByteBuf in, int token) {
-    int s = tokenStart[token];
-    int e = tokenEnd[token];
+    return parseUnsignedRange(in, tokenStart[token], tokenEnd[token]);
+  }
+
+  private boolean parseUnsignedRange(ByteBuf in, int s, int e) {
     if (!parseC(in, s, e, false)) {
       return false;
     }

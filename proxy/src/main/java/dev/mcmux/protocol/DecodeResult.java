@@ -17,6 +17,19 @@ public sealed interface DecodeResult {
   record Request(AsciiRequest request) implements DecodeResult {}
 
   /**
+   * A valid meta request ({@code mg ms md ma me}, or {@code mn}, which mcmux answers itself).
+   *
+   * <p>{@code replyInstead} is non-null only for an {@code ms} whose value is over the size limit:
+   * {@code request} is then the {@code md} memcached runs in that case (it unlinks the key so no
+   * stale value survives); the caller sends it upstream, discards its answer, and sends {@code
+   * replyInstead} in this slot.
+   *
+   * @param request the request; the holder must release it (the value of an {@code ms})
+   * @param replyInstead the reply to send instead of upstream's answer, or null
+   */
+  record Meta(MetaRequest request, byte[] replyInstead) implements DecodeResult {}
+
+  /**
    * A reply mcmux sends itself in this request's place in the client's order (e.g. {@code
    * ERROR\r\n}, {@code CLIENT_ERROR bad data chunk\r\n}); the connection stays open. {@code reply}
    * is empty when memcached would say nothing (e.g. an error it suppresses for {@code noreply}).

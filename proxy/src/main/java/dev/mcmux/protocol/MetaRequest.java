@@ -197,7 +197,7 @@ public final class MetaRequest {
       n += 1 + f.length;
     }
     if (opaque != null) {
-      n += 1 + opaque.length;
+      n += 1 + Math.min(opaque.length, MAX_OPAQUE_BYTES + 1);
     }
     return n;
   }
@@ -227,9 +227,10 @@ public final class MetaRequest {
           out.writeByte('O');
           AsciiRequestEncoder.writeUnsigned(tag, out);
         } else if (opaque != null && command != Command.ME) {
-          // memcached must see the over-long opaque itself: it fails after the command ran.
+          // memcached must see an over-long opaque itself (it fails only after the command ran);
+          // one byte over its limit does that and keeps the line short.
           out.writeByte(' ');
-          out.writeBytes(opaque);
+          out.writeBytes(opaque, 0, Math.min(opaque.length, MAX_OPAQUE_BYTES + 1));
         }
       }
       if (i < flags.length) {

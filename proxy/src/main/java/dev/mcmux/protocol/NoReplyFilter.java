@@ -52,6 +52,27 @@ public final class NoReplyFilter {
     return acceptsNoreply(c) && !isError(replyLine);
   }
 
+  /**
+   * Whether memcached 1.6.18 would have kept this meta response from a client that asked for quiet
+   * mode ({@code q}): {@code mg} hides only {@code EN}; {@code ms} and {@code md} only {@code HD};
+   * {@code ma} its success, {@code HD} or {@code VA}. Errors, {@code NF}, {@code NS} and {@code EX}
+   * are always sent.
+   *
+   * @param frame the whole response, not modified
+   */
+  public static boolean suppressedInQuietMode(Command c, ByteBuf frame) {
+    MetaResponse.Status s = MetaResponse.status(frame, frame.readerIndex(), frame.readableBytes());
+    if (s == null) {
+      return false;
+    }
+    return switch (c) {
+      case MG -> s == MetaResponse.Status.EN;
+      case MS, MD -> s == MetaResponse.Status.HD;
+      case MA -> s == MetaResponse.Status.HD || s == MetaResponse.Status.VA;
+      default -> false;
+    };
+  }
+
   private static boolean isError(ByteBuf line) {
     int from = line.readerIndex();
     int len = line.readableBytes();

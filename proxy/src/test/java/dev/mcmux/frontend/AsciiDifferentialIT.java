@@ -40,8 +40,6 @@ import org.junit.jupiter.api.io.TempDir;
  * slabs, shutdown, cache_memlimit| settings) or ERROR              | supported through mcmux; stays open| turns a shared connection into
  * extstore, debugtime, misbehave,|                                 |                                    | a log stream
  * refresh_certs                  |                                 |                                    |
- * mg ms md ma mn me              | meta answers                    | CLIENT_ERROR meta commands are not | not implemented yet; ms's data
- *                                |                                 | supported yet                      | block is skipped in step
  * stats ARG, ARG other than      | answers, resets counters,       | CLIENT_ERROR this stats argument is| reset/detail change a shared
  * settings items slabs sizes     | toggles detail, dumps keys      | not supported through mcmux        | server; cachedump shows every
  * conns                          |                                 |                                    | tenant's keys
@@ -428,20 +426,6 @@ class AsciiDifferentialIT {
             "refresh_certs\r\n",
             null,
             "CLIENT_ERROR refresh_certs" + notSupported));
-
-    String meta = "CLIENT_ERROR meta commands are not supported yet\r\n";
-    e.add(exempt("mn", "mn\r\n", open("MN\r\n"), meta));
-    e.add(exempt("mg", "mg k v\r\n", open("EN\r\n"), meta));
-    e.add(exempt("md", "md k q\r\n", open("NF\r\n"), meta));
-    e.add(exempt("ma", "ma k\r\n", open("NF\r\n"), meta));
-    e.add(exempt("me", "me k\r\n", open("EN\r\n"), meta));
-    e.add(exempt("ms skips its data block", "ms k 2 T0\r\nab\r\n", null, meta));
-    e.add(
-        exempt(
-            "ms with a bad length reads no data block",
-            "ms k x\r\nab\r\n",
-            null,
-            meta + "ERROR\r\n"));
 
     String stats = "CLIENT_ERROR this stats argument is not supported through mcmux\r\n";
     e.add(exempt("stats reset", "stats reset\r\n", null, stats));

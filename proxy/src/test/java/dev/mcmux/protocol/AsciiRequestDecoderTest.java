@@ -43,7 +43,6 @@ class AsciiRequestDecoderTest {
   private static final String BAD_DELETE =
       "REPLY CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]";
   private static final String TOO_LARGE = "REPLY SERVER_ERROR object too large for cache";
-  private static final String META = "REPLY CLIENT_ERROR meta commands are not supported yet";
   private static final String SILENT = "SILENT";
   private static final String END = "REPLY END";
   private static final String CLOSE = "CLOSE";
@@ -358,31 +357,182 @@ class AsciiRequestDecoderTest {
               "REPLY CLIENT_ERROR " + word + " is not supported through mcmux"));
     }
 
-    // Exemption: meta commands, with ms data blocks skipped exactly where memcached reads them.
-    l.add(c("mn", "mn\r\nversion\r\n", META, VERSION));
-    l.add(c("mg", "mg k v\r\nversion\r\n", META, VERSION));
-    l.add(c("md", "md k q\r\n", META));
-    l.add(c("ma", "ma k\r\n", META));
-    l.add(c("me", "me k\r\n", META));
-    l.add(c("ms", "ms k 1\r\nx\r\nversion\r\n", META, VERSION));
-    l.add(c("ms flags", "ms k 3 T0 F5 q\r\nxyz\r\nversion\r\n", META, VERSION));
-    l.add(c("ms unknown flag still swallows", "ms k 1 Z\r\nx\r\nversion\r\n", META, VERSION));
-    l.add(c("ms length wraps", "ms k 4294967297\r\nx\r\nversion\r\n", META, VERSION));
-    l.add(c("ms length with tab", "ms k 1\tz\r\nx\r\nversion\r\n", META, VERSION));
+    // Meta commands: parsed as memcached 1.6.18 parses them, re-emitted canonically with mcmux's
+    // own opaque (written here as tag 7), q and the client's opaque kept aside.
+    String x31 = "x".repeat(31);
+    String x32 = "x".repeat(32);
+    l.add(c("mn", "mn\r\nversion\r\n", "META mn", VERSION));
+    l.add(c("mn ignores its tokens", "mn x y\r\n", "META mn"));
+    l.add(c("mg", "mg k v\r\nversion\r\n", "META mg k v O7", VERSION));
+    l.add(c("mg bare", "mg k\r\n", "META mg k O7"));
     l.add(
-        c("ms bad chunk is still length+2", "ms k 1 q\r\nxx\r\nversion\r\n", META, ERROR, VERSION));
-    l.add(c("ms without length", "ms k\r\nversion\r\n", META, VERSION));
-    l.add(c("bare ms", "ms\r\nversion\r\n", META, VERSION));
-    l.add(c("ms bad length", "ms k x\r\nx\r\n", META, ERROR));
-    l.add(c("ms negative length", "ms k -1\r\nx\r\n", META, ERROR));
-    l.add(c("ms long key", "ms " + K251 + " 1\r\nx\r\n", META, ERROR));
+        c(
+            "mg opaque in place, q aside",
+            "mg k s O123 q v\r\n",
+            "META mg k s O7 v quiet opaque=O123"));
+    l.add(c("mg empty opaque", "mg k O\r\n", "META mg k O7 opaque=O"));
+    l.add(c("mg canonical flag tokens", "mg k vxyz T+010 kfoo\r\n", "META mg k v T10 k O7"));
+    l.add(c("mg exptime cut to 32 bits", "mg k T4294967297\r\n", "META mg k T1 O7"));
+    l.add(c("mg base64 key", "mg Zm9v b v\r\n", "META mg Zm9v b v O7 routing=foo"));
+    l.add(
+        c(
+            "mg base64 skips bytes outside the alphabet",
+            "mg Zm9v!! b\r\n",
+            "META mg Zm9v b O7 routing=foo"));
+    l.add(c("mg base64 stops at padding", "mg Zg==Zm9v b\r\n", "META mg Zg== b O7 routing=f"));
+    l.add(c("mg bad base64", "mg Zm9 b v\r\n", "REPLY CLIENT_ERROR error decoding key"));
+    l.add(c("mg base64 of three pads", "mg A=== b\r\n", "REPLY CLIENT_ERROR error decoding key"));
+    l.add(c("mg no key", "mg\r\nversion\r\n", ERROR, VERSION));
+    l.add(c("mg long key", "mg " + K251 + " v\r\n", BAD_FORMAT));
+    l.add(c("mg 250-byte key", "mg " + K250 + "\r\n", "META mg " + K250 + " O7"));
+    l.add(
+        c(
+            "mg too many tokens",
+            "mg k " + tokens("O", 18) + "\r\n",
+            "REPLY CLIENT_ERROR options flags are too long"));
+    l.add(c("mg duplicate flag", "mg k v v\r\n", "REPLY CLIENT_ERROR duplicate flag"));
+    l.add(c("mg unknown flag", "mg k Z\r\n", "REPLY CLIENT_ERROR invalid flag"));
+    l.add(c("mg high byte flag", "mg k \u00e9\r\n", "REPLY CLIENT_ERROR duplicate flag"));
+    l.add(c("mg bad number", "mg k Tx\r\n", "REPLY CLIENT_ERROR bad token in command line format"));
+    l.add(c("mg bad F keeps the default error", "mg k F-1\r\n", BAD_FORMAT));
+    l.add(
+        c(
+            "mg last error wins",
+            "mg k Tx Jx\r\n",
+            "REPLY CLIENT_ERROR invalid numeric initial value"));
+    l.add(c("mg invalid flag beats", "mg k Tx Z\r\n", "REPLY CLIENT_ERROR invalid flag"));
+    l.add(
+        c("mg M of wrong length", "mg k M\r\n", "REPLY CLIENT_ERROR incorrect length for M token"));
+    l.add(c("mg ignores the mode", "mg k MX\r\n", "META mg k MX O7"));
+    l.add(
+        c(
+            "mg over-long opaque goes upstream as it is",
+            "mg k O" + x32 + " v\r\n",
+            "META mg k O" + x32 + " v untagged opaque=O" + x32));
+    l.add(c("md", "md k q C5\r\n", "META md k C5 O7 quiet"));
+    l.add(
+        c(
+            "md too many tokens",
+            "md k " + tokens("O", 18) + "\r\n",
+            "REPLY CLIENT_ERROR options flags too long"));
+    l.add(c("md flag error", "md k Tx\r\n", "REPLY CLIENT_ERROR invalid or duplicate flag"));
+    l.add(
+        c(
+            "md opaque too long",
+            "md k O" + x32 + "\r\n",
+            "REPLY CLIENT_ERROR opaque token too long"));
+    l.add(c("md opaque of 32 bytes", "md k O" + x31 + "\r\n", "META md k O7 opaque=O" + x31));
+    l.add(c("ma", "ma k\r\n", "META ma k O7"));
+    l.add(c("ma mode and numbers", "ma k MD D+05 J007 N0 v\r\n", "META ma k MD D5 J7 N0 v O7"));
+    l.add(c("ma bad mode", "ma k MX\r\n", "REPLY CLIENT_ERROR invalid mode for ma M token"));
+    l.add(
+        c("ma M of wrong length", "ma k MDD\r\n", "REPLY CLIENT_ERROR invalid or duplicate flag"));
+    l.add(c("ma bad delta", "ma k D-1\r\n", "REPLY CLIENT_ERROR invalid or duplicate flag"));
+    l.add(
+        c("ma max delta", "ma k D18446744073709551615\r\n", "META ma k D18446744073709551615 O7"));
+    l.add(
+        c(
+            "mg opaque cut to one byte over the limit upstream",
+            "mg k O" + x32 + "yyy\r\n",
+            "META mg k O" + x32 + " untagged opaque=O" + x32 + "yyy"));
+    l.add(
+        c(
+            "ma over-long opaque goes upstream as it is",
+            "ma k O" + x32 + "\r\n",
+            "META ma k O" + x32 + " untagged opaque=O" + x32));
+    l.add(c("me", "me k\r\n", "META me k untagged"));
+    l.add(c("me base64", "me Zm9v b\r\n", "META me Zm9v b untagged routing=foo"));
+    l.add(c("me ignores other tokens", "me k zz b\r\n", "META me k untagged"));
+    l.add(c("me bad base64", "me Zm9 b\r\n", BAD_FORMAT));
+    l.add(c("me without key", "me\r\n", BAD_FORMAT));
+    l.add(c("unknown meta command", "mz k\r\n", ERROR));
+    l.add(c("ms", "ms k 1\r\nx\r\nversion\r\n", "META ms k 1 O7 data=x", VERSION));
+    l.add(
+        c(
+            "ms flags",
+            "ms k 3 T0 F5 q\r\nxyz\r\nversion\r\n",
+            "META ms k 3 T0 F5 O7 quiet data=xyz",
+            VERSION));
+    l.add(
+        c(
+            "ms flags wrap",
+            "ms k 1 F4294967301 C18446744073709551615\r\nx\r\n",
+            "META ms k 1 F5 C18446744073709551615 O7 data=x"));
+    l.add(
+        c(
+            "ms unknown flag swallows the data",
+            "ms k 1 Z\r\nx\r\nversion\r\n",
+            "REPLY CLIENT_ERROR invalid flag",
+            VERSION));
+    l.add(
+        c(
+            "ms length wraps",
+            "ms k 4294967297\r\nx\r\nversion\r\n",
+            "META ms k 1 O7 data=x",
+            VERSION));
+    l.add(
+        c("ms length with tab", "ms k 1\tz\r\nx\r\nversion\r\n", "META ms k 1 O7 data=x", VERSION));
+    l.add(
+        c(
+            "ms bad chunk is length+2 and answered even quiet",
+            "ms k 1 q\r\nxx\r\nversion\r\n",
+            BAD_CHUNK,
+            ERROR,
+            VERSION));
+    l.add(c("ms without length", "ms k\r\nversion\r\n", BAD_FORMAT, VERSION));
+    l.add(c("bare ms", "ms\r\nversion\r\n", ERROR, VERSION));
+    l.add(c("ms bad length", "ms k x\r\nx\r\n", BAD_FORMAT, ERROR));
+    l.add(c("ms negative length", "ms k -1\r\nx\r\n", BAD_FORMAT, ERROR));
+    l.add(c("ms long key", "ms " + K251 + " 1\r\nx\r\n", BAD_FORMAT, ERROR));
     l.add(
         c(
             "ms with 19 tokens",
             "ms k 1 T0 F0 O1 k c q I s t f v h u P L N0\r\nx\r\nversion\r\n",
-            META,
+            "META ms k 1 T0 F0 O7 k c I s t f v h u P L N0 quiet opaque=O1 data=x",
             VERSION));
-    l.add(c("ms with 20 tokens", "ms k 1 " + tokens("O", 17) + "\r\nx\r\n", META, ERROR));
+    l.add(
+        c(
+            "ms with 19 tokens and no room for the tag",
+            "ms k 1 T0 F0 k c I s t f v h u P L N0 C0 l\r\nx\r\n",
+            "META ms k 1 T0 F0 k c I s t f v h u P L N0 C0 l untagged data=x"));
+    l.add(
+        c(
+            "ms with 20 tokens",
+            "ms k 1 " + tokens("O", 17) + "\r\nx\r\n",
+            "REPLY CLIENT_ERROR options flags too long",
+            ERROR));
+    l.add(
+        c(
+            "ms bad mode swallows",
+            "ms k 1 MX\r\nx\r\nversion\r\n",
+            "REPLY CLIENT_ERROR invalid mode for ms M token",
+            VERSION));
+    l.add(
+        c(
+            "ms over-long opaque swallows",
+            "ms k 1 O" + x32 + "\r\nx\r\nversion\r\n",
+            "REPLY CLIENT_ERROR opaque token too long",
+            VERSION));
+    l.add(
+        c(
+            "ms bad mode before long opaque",
+            "ms k 1 O" + x32 + " MX\r\nx\r\n",
+            "REPLY CLIENT_ERROR invalid mode for ms M token"));
+    l.add(c("ms base64", "ms Zm9v 1 b\r\nx\r\n", "META ms Zm9v 1 b O7 routing=foo data=x"));
+    l.add(
+        c(
+            "ms too large unlinks the key",
+            "ms Zm9v 1025 b T0\r\n" + "x".repeat(1025) + "\r\nversion\r\n",
+            "META md Zm9v b O7 routing=foo then REPLY SERVER_ERROR object too large for cache",
+            VERSION));
+    l.add(
+        c(
+            "pipelined meta",
+            "mg a v q O1\r\nms b 2 q\r\nhi\r\nmn\r\nmd c q\r\n",
+            "META mg a v O7 quiet opaque=O1",
+            "META ms b 2 O7 quiet data=hi",
+            "META mn",
+            "META md c O7 quiet"));
 
     // Too-large values: answered, then length+2 bytes swallowed; a set also unlinks the key.
     String big = "x".repeat(1025);

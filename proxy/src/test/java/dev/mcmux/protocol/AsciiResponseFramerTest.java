@@ -28,7 +28,20 @@ class AsciiResponseFramerTest {
         Arguments.of(ResponseShape.RETRIEVAL, "VALUE a 0 1\r\nx\r\nSERVER_ERROR out of memory\r\n"),
         Arguments.of(ResponseShape.STATS, "STAT pid 1\r\nSTAT uptime 5\r\nEND\r\n"),
         Arguments.of(ResponseShape.STATS, "END\r\n"),
-        Arguments.of(ResponseShape.STATS, "ERROR\r\n"));
+        Arguments.of(ResponseShape.STATS, "ERROR\r\n"),
+        Arguments.of(ResponseShape.META, "HD\r\n"),
+        Arguments.of(ResponseShape.META, "HD c5 O12 kfoo b\r\n"),
+        Arguments.of(ResponseShape.META, "EN O1\r\n"),
+        Arguments.of(ResponseShape.META, "NF\r\n"),
+        Arguments.of(ResponseShape.META, "NS O3\r\n"),
+        Arguments.of(ResponseShape.META, "EX\r\n"),
+        Arguments.of(ResponseShape.META, "MN\r\n"),
+        Arguments.of(ResponseShape.META, "ME k exp=-1 la=0 cas=2 fetch=no cls=1 size=63\r\n"),
+        Arguments.of(ResponseShape.META, "VA 5 f0 O7\r\nhello\r\n"),
+        Arguments.of(ResponseShape.META, "VA 0\r\n\r\n"),
+        Arguments.of(ResponseShape.META, "VA 8 O1\r\nHD\r\nEN\r\n\r\n"),
+        Arguments.of(ResponseShape.META, "CLIENT_ERROR bad data chunk\r\n"),
+        Arguments.of(ResponseShape.META, "ERROR\r\n"));
   }
 
   @ParameterizedTest
@@ -71,7 +84,17 @@ class AsciiResponseFramerTest {
         Arguments.of(ResponseShape.RETRIEVAL, "VALUE k 0 -1\r\n"),
         Arguments.of(ResponseShape.RETRIEVAL, "VALUE k\r\n"),
         Arguments.of(ResponseShape.STATS, "VALUE k 0 1\r\nv\r\nEND\r\n"),
-        Arguments.of(ResponseShape.STATS, "STAT a 1\r\nSTORED\r\n"));
+        Arguments.of(ResponseShape.STATS, "STAT a 1\r\nSTORED\r\n"),
+        Arguments.of(ResponseShape.META, "STORED\r\n"),
+        Arguments.of(ResponseShape.META, "END\r\n"),
+        Arguments.of(ResponseShape.META, "VALUE k 0 1\r\nv\r\nEND\r\n"),
+        Arguments.of(ResponseShape.META, "HDX\r\n"),
+        Arguments.of(ResponseShape.META, "HD\n"),
+        Arguments.of(ResponseShape.META, "VA\r\n"),
+        Arguments.of(ResponseShape.META, "VA x\r\n"),
+        Arguments.of(ResponseShape.META, "VA 99999999999\r\n"),
+        Arguments.of(ResponseShape.META, "VA 1\r\nxy\r\n"),
+        Arguments.of(ResponseShape.META, "OK\r\n"));
   }
 
   @ParameterizedTest

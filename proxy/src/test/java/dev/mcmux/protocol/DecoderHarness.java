@@ -110,6 +110,10 @@ final class DecoderHarness {
         values.add(req.request().data());
         req.request().release();
       }
+      if (r instanceof DecodeResult.Meta meta && meta.request().value() != null) {
+        values.add(meta.request().value());
+        meta.request().release();
+      }
     }
     if (cumulation != null) {
       assertEquals(1, cumulation.refCnt(), "a value slice was not released");
@@ -136,9 +140,48 @@ final class DecoderHarness {
       return text;
     } else if (r instanceof DecodeResult.Close close) {
       return close.reply().length == 0 ? "CLOSE" : "CLOSE " + replyText(close.reply());
+    } else if (r instanceof DecodeResult.Meta meta) {
+      return describe(meta);
     }
     fail("unexpected result " + r);
     return null;
+  }
+
+  /**
+   * {@code META <upstream line as written with tag 7>} then {@code q}, the client's opaque, the
+   * routing key when it differs from the wire key, the value, and a reply sent instead.
+   */
+  static String describe(DecodeResult.Meta m) {
+    MetaRequest r = m.request();
+    if (r.command() == Command.MN) {
+      return "META mn";
+    }
+    io.netty.buffer.ByteBuf line = Unpooled.buffer();
+    r.writeLine(7, line);
+    byte[] bytes = new byte[line.readableBytes() - 2];
+    line.readBytes(bytes);
+    StringBuilder sb = new StringBuilder("META ").append(escape(bytes, true));
+    if (!r.tagged()) {
+      sb.append(" untagged");
+    }
+    if (r.quiet()) {
+      sb.append(" quiet");
+    }
+    if (r.opaque() != null) {
+      sb.append(" opaque=").append(escape(r.opaque()));
+    }
+    if (!java.util.Arrays.equals(r.routingKey(), r.wireKey())) {
+      sb.append(" routing=").append(escape(r.routingKey()));
+    }
+    if (r.value() != null) {
+      byte[] value = new byte[r.value().readableBytes()];
+      r.value().getBytes(r.value().readerIndex(), value);
+      sb.append(" data=").append(escape(value));
+    }
+    if (m.replyInstead() != null) {
+      sb.append(" then REPLY ").append(replyText(m.replyInstead()));
+    }
+    return sb.toString();
   }
 
   static String describe(AsciiRequest r) {
