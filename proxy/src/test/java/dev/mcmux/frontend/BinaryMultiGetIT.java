@@ -1,6 +1,7 @@
 package dev.mcmux.frontend;
 
 import static dev.mcmux.testing.BinaryPackets.bare;
+import static dev.mcmux.testing.BinaryPackets.concat;
 import static dev.mcmux.testing.BinaryPackets.keyed;
 import static dev.mcmux.testing.BinaryPackets.store;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -10,6 +11,7 @@ import dev.mcmux.testing.BinaryPackets;
 import dev.mcmux.testing.LeakDetection;
 import dev.mcmux.testing.McmuxHarness;
 import dev.mcmux.testing.MemcachedProcess;
+import dev.mcmux.testing.Ports;
 import dev.mcmux.testing.TestPki;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -35,10 +37,11 @@ class BinaryMultiGetIT {
   @TempDir static Path dir;
   static final List<MemcachedProcess> nodes = new ArrayList<>();
   static McmuxHarness mcmux;
+  static TestPki pki;
 
   @BeforeAll
   static void start() {
-    TestPki pki = TestPki.create(dir);
+    pki = TestPki.create(dir);
     List<String> endpoints = new ArrayList<>();
     for (int i = 0; i < 3; i++) {
       MemcachedProcess m = MemcachedProcess.tls(pki.server(TestPki.Kind.LOCALHOST)).start();
@@ -139,6 +142,39 @@ class BinaryMultiGetIT {
       assertEquals(String.join("\n", expected), String.join("\n", actual));
       // 45 hits, the duplicate, the noop.
       assertEquals(47, answer.size());
+    }
+  }
+
+  @Test
+  void withoutAnUpstreamEveryRequestQuietOrNotGetsATemporaryFailure() throws Exception {
+    try (McmuxHarness alone =
+            McmuxHarness.inFrontOf(Ports.freeLoopbackPort(), pki.caFile()).start();
+        Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", alone.port()), 5000);
+      s.setSoTimeout(20_000);
+      List<BinaryPackets.Packet> answer =
+          exchange(
+              s,
+              concat(
+                  keyed(0x00, "a", 1),
+                  keyed(0x09, "b", 2),
+                  store(0x11, "c", 0, 0, "v", 3, 0),
+                  bare(0x0a, 4)),
+              4);
+      List<String> got = new ArrayList<>();
+      for (BinaryPackets.Packet p : answer) {
+        got.add(p.describe());
+      }
+      String failure =
+          " status=86 opaque=%d cas=0 extras= key= value="
+              + "SERVER_ERROR no upstream connection available";
+      assertEquals(
+          List.of(
+              "op=00" + String.format(failure, 1),
+              "op=09" + String.format(failure, 2),
+              "op=11" + String.format(failure, 3),
+              "op=0a status=00 opaque=4 cas=0 extras= key= value="),
+          got);
     }
   }
 }
