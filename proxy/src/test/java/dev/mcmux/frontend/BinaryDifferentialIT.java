@@ -449,6 +449,30 @@ class BinaryDifferentialIT {
     }
   }
 
+  /** Writes the request, shuts the sending side ({@code printf ... | nc -N}), reads to the end. */
+  static Answer halfClosed(int port, byte[] request) {
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+      s.setSoTimeout(20_000);
+      s.getOutputStream().write(request);
+      s.getOutputStream().flush();
+      s.shutdownOutput();
+      byte[] all = s.getInputStream().readAllBytes();
+      return new Answer(describe(all), true);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  @Test
+  void halfClosedClientsGetEveryAnswer() {
+    Map<String, byte[]> open = openCases();
+    for (String name : List.of("set then every get", "incr and decr", "touch and gat")) {
+      byte[] request = concat(bare(0x08, 1), open.get(name));
+      assertEquals(halfClosed(direct.port(), request), halfClosed(mcmux.port(), request), name);
+    }
+  }
+
   @Test
   void statAnswersTheSameStatisticNames() {
     for (String group : new String[] {"", "settings"}) {
