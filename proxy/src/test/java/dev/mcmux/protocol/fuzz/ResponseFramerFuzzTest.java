@@ -207,7 +207,7 @@ class ResponseFramerFuzzTest {
     String[] words = line.split(" ", -1);
     String status = words[0];
     assertTrue(
-        status.matches("HD|VA|EN|NF|NS|EX|MN|ME") || line.matches("(HD|EN|NF|NS|EX|MN|ME)\r.*"),
+        status.matches("HD|VA|EN|NF|NS|EX|MN|ME") || line.matches("(?s)(HD|EN|NF|NS|EX|MN|ME)\r.*"),
         "not a meta status: " + esc(line));
     if (!status.equals("VA")) {
       assertEquals(text.length(), dataStart, "a meta line with more after it: " + esc(text));
