@@ -122,6 +122,10 @@ class NodeFaultIT {
             c.send("get " + frozenKeys.get(1) + "\r\n");
             return c.readUntilEnd().startsWith("VALUE " + frozenKeys.get(1) + " ");
           });
+      // Recovered means every value of the thawed node is its own again, not just some answer.
+      for (String k : frozenKeys) {
+        assertServed(c, k);
+      }
       for (String k : liveKeys) {
         assertServed(c, k);
       }
