@@ -39,6 +39,13 @@ final class ValidateCommand implements Callable<Integer> {
     try {
       settings = options.load(main.env());
       tls = TlsContextFactory.create(settings.tls());
+      for (Settings named : settings.clusters()) {
+        try {
+          TlsContextFactory.create(named.tls());
+        } catch (InvalidSettingException e) {
+          throw SettingsLoader.inCluster(named.name(), e);
+        }
+      }
     } catch (InvalidSettingException e) {
       return Main.fail(err, e.getMessage(), Main.EXIT_USAGE);
     } catch (RuntimeException e) {

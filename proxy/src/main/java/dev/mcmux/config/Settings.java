@@ -17,7 +17,17 @@ public record Settings(
     Runtime runtime,
     Admin admin,
     Operations operations,
-    Cluster cluster) {
+    Cluster cluster,
+    /** {@code default} for the top-level cluster, else its name under {@code mcmux.clusters}. */
+    String name,
+    /**
+     * The named clusters of {@code mcmux.clusters}, each complete settings of its own that share
+     * the process-wide parts (event loops, limits, admin, shutdown, log); empty in a named one.
+     */
+    List<Settings> clusters) {
+
+  /** The name of the cluster configured at the top level of {@code mcmux}. */
+  public static final String DEFAULT_CLUSTER = "default";
 
   /** Where clients connect: a loopback TCP address and/or a Unix-domain socket. */
   public record Listen(
@@ -75,7 +85,52 @@ public record Settings(
       Discovery discovery,
       Duration discoveryInterval,
       int failureThreshold,
-      DownNodeKeys multigetOnDownNode) {}
+      DownNodeKeys multigetOnDownNode,
+      /** Command names answered locally with an error instead of being forwarded. */
+      List<String> denyCommands,
+      /** Whether a down node's keys go to the next distinct node on the ring. */
+      boolean failover,
+      /** The longest expiry a write redirected by failover may have. */
+      Duration failoverTtlCap,
+      /** Upstream connections to one node across all event loops; 0 means no cap. */
+      int maxConnectionsPerNode,
+      Mode mode,
+      /** Per-node mode: consecutive local ports from the listen port; 0 = one per static node. */
+      int perNodePorts) {
+
+    /** The names {@code upstream.deny-commands} accepts: every command mcmux forwards. */
+    public static final List<String> DENIABLE =
+        List.of(
+            "get",
+            "gets",
+            "gat",
+            "gats",
+            "set",
+            "add",
+            "replace",
+            "append",
+            "prepend",
+            "cas",
+            "delete",
+            "incr",
+            "decr",
+            "touch",
+            "flush_all",
+            "stats",
+            "mg",
+            "ms",
+            "md",
+            "ma",
+            "me");
+  }
+
+  /** How client connections map to nodes. */
+  public enum Mode {
+    /** One listener; mcmux places each key on its node. */
+    ROUTED,
+    /** One local port per node; the client places keys itself by choosing the port. */
+    PER_NODE
+  }
 
   /** Where the node list comes from. */
   public enum Discovery {

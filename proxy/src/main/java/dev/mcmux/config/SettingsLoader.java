@@ -63,6 +63,14 @@ public final class SettingsLoader {
           .resolve();
   private static final Set<String> LEAVES = leafPaths(REFERENCE);
 
+  private static final String CLUSTERS = ROOT + ".clusters";
+  private static final int MAX_CLUSTERS = 16;
+  private static final Pattern CLUSTER_NAME = Pattern.compile("[a-z][a-z0-9-]{0,31}");
+
+  /** Top-level settings and sections each named cluster has its own copy of. */
+  private static final List<String> PER_CLUSTER_SECTIONS =
+      List.of("listen", "unix-socket", "unix-socket-mode", "mode", "per-node-ports", "upstream");
+
   private SettingsLoader() {}
 
   /**
@@ -96,6 +104,16 @@ public final class SettingsLoader {
   public static String envVarName(String path) {
     String tail = path.startsWith(ROOT + ".") ? path.substring(ROOT.length() + 1) : path;
     return ENV_PREFIX + tail.toUpperCase(Locale.ROOT).replace('.', '_').replace('-', '_');
+  }
+
+  /**
+   * The same error about a setting of the named cluster {@code cluster}: {@code mcmux.tls.ca-file}
+   * becomes {@code mcmux.clusters.<cluster>.tls.ca-file}, in the path and in the text.
+   */
+  public static InvalidSettingException inCluster(String cluster, InvalidSettingException e) {
+    String problem = e.getMessage().substring(e.path().length() + 2);
+    return new InvalidSettingException(
+        inCluster(cluster, e.path()), inClusterText(cluster, problem), e);
   }
 
   /** Every setting's HOCON path, sorted. */
@@ -163,6 +181,12 @@ public final class SettingsLoader {
     line(out, "upstream.discovery-interval", duration(k.discoveryInterval()));
     line(out, "upstream.failure-threshold", String.valueOf(k.failureThreshold()));
     line(out, "upstream.multiget-on-down-node", lower(k.multigetOnDownNode()));
+    line(out, "upstream.deny-commands", list(k.denyCommands()));
+    line(out, "upstream.failover", String.valueOf(k.failover()));
+    line(out, "upstream.failover-ttl-cap", duration(k.failoverTtlCap()));
+    line(out, "upstream.max-connections-per-node", String.valueOf(k.maxConnectionsPerNode()));
+    line(out, "mode", modeName(k.mode()));
+    line(out, "per-node-ports", String.valueOf(k.perNodePorts()));
     Settings.Operations o = s.operations();
     line(out, "admin.readiness", lower(o.readiness()));
     line(out, "tls.reload-interval", duration(o.tlsReloadInterval()));
@@ -170,6 +194,26 @@ public final class SettingsLoader {
     line(out, "shutdown.drain-delay", duration(o.drainDelay()));
     line(out, "shutdown.grace-period", duration(o.gracePeriod()));
     line(out, "log.format", lower(o.logFormat()));
+    for (Settings named : s.clusters()) {
+      String p = "clusters." + named.name() + ".";
+      line(out, p + "listen", quote(named.listen().tcp().map(HostPort::toString).orElse("")));
+      line(
+          out,
+          p + "unix-socket",
+          quote(named.listen().unixSocket().map(Path::toString).orElse("")));
+      line(out, p + "mode", modeName(named.cluster().mode()));
+      line(
+          out,
+          p + "upstream.endpoints",
+          list(named.upstream().endpoints().stream().map(HostPort::toString).toList()));
+      line(out, p + "upstream.placement", named.cluster().placement());
+      line(out, p + "upstream.discovery", lower(named.cluster().discovery()));
+      line(out, p + "upstream.deny-commands", list(named.cluster().denyCommands()));
+      line(out, p + "upstream.failover", String.valueOf(named.cluster().failover()));
+      line(out, p + "tls.ca-file", quote(named.tls().caFile().map(Path::toString).orElse("")));
+      line(out, p + "tls.server-name", quote(named.tls().serverName().orElse("")));
+      line(out, p + "tls.verify", String.valueOf(named.tls().verify()));
+    }
     return out.toString();
   }
 
@@ -211,10 +255,85 @@ public final class SettingsLoader {
     }
   }
 
+  /** Whether {@code leaf} (a path under mcmux) is set per cluster rather than per process. */
+  private static boolean isPerCluster(String leaf) {
+    String rest = leaf.substring(ROOT.length() + 1);
+    if (rest.equals("tls.reload-interval")) {
+      return false;
+    }
+    for (String key : PER_CLUSTER_SECTIONS) {
+      if (rest.equals(key) || rest.startsWith(key + ".")) {
+        return true;
+      }
+    }
+    return rest.startsWith("tls.");
+  }
+
+  private static void checkClusterName(String name) {
+    if (!CLUSTER_NAME.matcher(name).matches() || name.equals(Settings.DEFAULT_CLUSTER)) {
+      throw new InvalidSettingException(
+          CLUSTERS + "." + name,
+          "a cluster name is 1 to 32 of a-z, 0-9 and '-', starting with a letter, and not"
+              + " 'default'");
+    }
+  }
+
+  private static String inCluster(String name, String path) {
+    return path.startsWith(ROOT + ".") && isPerCluster(path)
+        ? CLUSTERS + "." + name + path.substring(ROOT.length())
+        : path;
+  }
+
+  private static String inClusterText(String name, String text) {
+    var m = Pattern.compile("mcmux\\.[a-z0-9.-]*[a-z0-9]").matcher(text);
+    StringBuilder out = new StringBuilder();
+    while (m.find()) {
+      String path = m.group();
+      m.appendReplacement(
+          out,
+          java.util.regex.Matcher.quoteReplacement(
+              LEAVES.contains(path) ? inCluster(name, path) : path));
+    }
+    return m.appendTail(out).toString();
+  }
+
+  /** Checks one named cluster's keys against the settings a cluster may have. */
+  private static void checkKnownCluster(String prefix, String rootPrefix, ConfigObject object) {
+    for (var entry : object.entrySet()) {
+      String plain = prefix + "." + entry.getKey();
+      String asRoot = rootPrefix + "." + entry.getKey();
+      boolean isSection = LEAVES.stream().anyMatch(p -> p.startsWith(asRoot + "."));
+      if (entry.getValue() instanceof ConfigObject child && isSection) {
+        checkKnownCluster(plain, asRoot, child);
+      } else if (isSection) {
+        throw new InvalidSettingException(plain, "is a section, not a value");
+      } else if (!LEAVES.contains(asRoot)) {
+        throw new InvalidSettingException(plain, "unknown setting");
+      } else if (!isPerCluster(asRoot)) {
+        throw new InvalidSettingException(
+            plain, "is set for the whole process; set " + asRoot + " instead");
+      }
+    }
+  }
+
   // Walks the tree rather than Config.entrySet(), which skips keys set to null.
   private static void checkKnown(String prefix, ConfigObject object) {
     for (var entry : object.entrySet()) {
       String plain = prefix + "." + entry.getKey();
+      if (plain.equals(CLUSTERS)) {
+        if (!(entry.getValue() instanceof ConfigObject clusters)) {
+          throw new InvalidSettingException(plain, "is a section of named clusters, not a value");
+        }
+        for (var cluster : clusters.entrySet()) {
+          checkClusterName(cluster.getKey());
+          if (!(cluster.getValue() instanceof ConfigObject own)) {
+            throw new InvalidSettingException(
+                plain + "." + cluster.getKey(), "is a section, not a value");
+          }
+          checkKnownCluster(plain + "." + cluster.getKey(), ROOT, own);
+        }
+        continue;
+      }
       boolean isSection = LEAVES.stream().anyMatch(p -> p.startsWith(plain + "."));
       if (entry.getValue() instanceof ConfigObject child && isSection) {
         checkKnown(plain, child);
@@ -326,6 +445,10 @@ public final class SettingsLoader {
     return sb.append(']').toString();
   }
 
+  private static String modeName(Settings.Mode m) {
+    return lower(m).replace('_', '-');
+  }
+
   private static String lower(Enum<?> e) {
     return e.name().toLowerCase(Locale.ROOT);
   }
@@ -363,9 +486,15 @@ public final class SettingsLoader {
   /** Reads typed values out of the merged configuration, one clear error per bad value. */
   private static final class Reader {
     private final Config c;
+    private final String name;
 
     Reader(Config c) {
+      this(c, Settings.DEFAULT_CLUSTER);
+    }
+
+    Reader(Config c, String name) {
       this.c = c;
+      this.name = name;
     }
 
     Settings settings() {
@@ -428,7 +557,13 @@ public final class SettingsLoader {
               enumValue("mcmux.upstream.discovery", Settings.Discovery.class),
               duration("mcmux.upstream.discovery-interval"),
               count("mcmux.upstream.failure-threshold"),
-              enumValue("mcmux.upstream.multiget-on-down-node", Settings.DownNodeKeys.class));
+              enumValue("mcmux.upstream.multiget-on-down-node", Settings.DownNodeKeys.class),
+              denyCommands(),
+              bool("mcmux.upstream.failover"),
+              failoverTtlCap(),
+              connectionBudget(runtime, upstream),
+              mode(),
+              count0("mcmux.per-node-ports"));
       if (cluster.discovery() == Settings.Discovery.ELASTICACHE
           && upstream.endpoints().size() != 1) {
         throw new InvalidSettingException(
@@ -436,8 +571,228 @@ public final class SettingsLoader {
             "with discovery = elasticache give exactly one configuration endpoint, got "
                 + upstream.endpoints().size());
       }
-      return new Settings(
-          listen, upstream, tls, limits, runtime, new Settings.Admin(admin), operations, cluster);
+      checkPerNode(cluster, listen, upstream, admin);
+      List<Settings> named = name.equals(Settings.DEFAULT_CLUSTER) ? namedClusters() : List.of();
+      Settings settings =
+          new Settings(
+              listen,
+              upstream,
+              tls,
+              limits,
+              runtime,
+              new Settings.Admin(admin),
+              operations,
+              cluster,
+              name,
+              named);
+      if (!named.isEmpty()) {
+        checkDistinctListeners(settings);
+      }
+      return settings;
+    }
+
+    /**
+     * Each cluster under {@code mcmux.clusters}, read like the top level: its own listen, upstream
+     * and tls sections over the defaults (not over the default cluster's values), the process-wide
+     * settings shared. Errors name the setting inside the cluster.
+     */
+    private List<Settings> namedClusters() {
+      if (!c.hasPath(CLUSTERS)) {
+        return List.of();
+      }
+      if (!(c.getValue(CLUSTERS) instanceof ConfigObject clusters)) {
+        throw new InvalidSettingException(CLUSTERS, "is a section of named clusters, not a value");
+      }
+      if (clusters.size() > MAX_CLUSTERS) {
+        throw new InvalidSettingException(
+            CLUSTERS, clusters.size() + " clusters; at most " + MAX_CLUSTERS + " are allowed");
+      }
+      Config shared = c.withoutPath(CLUSTERS);
+      for (String key : PER_CLUSTER_SECTIONS) {
+        shared = shared.withoutPath(ROOT + "." + key);
+      }
+      for (String leaf : LEAVES) {
+        if (leaf.startsWith(ROOT + ".tls.") && isPerCluster(leaf)) {
+          shared = shared.withoutPath(leaf);
+        }
+      }
+      List<Settings> out = new ArrayList<>();
+      for (String name : new TreeSet<>(clusters.keySet())) {
+        checkClusterName(name);
+        if (!(clusters.get(name) instanceof ConfigObject own)) {
+          throw new InvalidSettingException(CLUSTERS + "." + name, "is a section, not a value");
+        }
+        Config cluster = own.toConfig();
+        if (!cluster.hasPath("listen") && !cluster.hasPath("unix-socket")) {
+          throw new InvalidSettingException(
+              CLUSTERS + "." + name + ".listen",
+              "a named cluster needs its own listen address (or unix-socket)");
+        }
+        if (!cluster.hasPath("listen")) {
+          cluster = cluster.withValue("listen", ConfigValueFactory.fromAnyRef(""));
+        }
+        Config full = cluster.atPath(ROOT).withFallback(shared).withFallback(REFERENCE);
+        try {
+          out.add(new Reader(full, name).settings());
+        } catch (InvalidSettingException e) {
+          throw inCluster(name, e);
+        }
+      }
+      return List.copyOf(out);
+    }
+
+    /** Two clusters must not claim the same TCP port or socket file: refused before any bind. */
+    private void checkDistinctListeners(Settings top) {
+      Map<String, String> owners = new LinkedHashMap<>();
+      top.admin().listen().ifPresent(a -> owners.put(a.toString(), "mcmux.admin.listen"));
+      List<Settings> all = new ArrayList<>();
+      all.add(top);
+      all.addAll(top.clusters());
+      for (Settings s : all) {
+        String path =
+            s.name().equals(Settings.DEFAULT_CLUSTER)
+                ? ROOT + ".listen"
+                : CLUSTERS + "." + s.name() + ".listen";
+        List<String> claimed = new ArrayList<>();
+        s.listen()
+            .tcp()
+            .ifPresent(
+                hp -> {
+                  int ports =
+                      s.cluster().mode() != Settings.Mode.PER_NODE
+                          ? 1
+                          : s.cluster().perNodePorts() == 0
+                              ? s.upstream().endpoints().size()
+                              : s.cluster().perNodePorts();
+                  for (int i = 0; i < ports; i++) {
+                    claimed.add(new HostPort(hp.host(), hp.port() + i).toString());
+                  }
+                });
+        s.listen().unixSocket().ifPresent(u -> claimed.add(u.toAbsolutePath().toString()));
+        for (String address : claimed) {
+          String other = owners.putIfAbsent(address, path);
+          if (other != null) {
+            throw new InvalidSettingException(path, address + " is also used by " + other);
+          }
+        }
+      }
+    }
+
+    private List<String> denyCommands() {
+      String path = "mcmux.upstream.deny-commands";
+      Set<String> names = new LinkedHashSet<>();
+      for (String name : stringList(path)) {
+        String n = name.toLowerCase(Locale.ROOT);
+        if (!Settings.Cluster.DENIABLE.contains(n)) {
+          throw new InvalidSettingException(
+              path,
+              "'"
+                  + name
+                  + "' is not a command mcmux forwards; use any of "
+                  + String.join(", ", Settings.Cluster.DENIABLE));
+        }
+        names.add(n);
+      }
+      return List.copyOf(names);
+    }
+
+    private Duration failoverTtlCap() {
+      String path = "mcmux.upstream.failover-ttl-cap";
+      Duration cap = duration(path);
+      // memcached reads a relative expiry only up to 30 days; beyond it is a Unix time.
+      if (cap.compareTo(Duration.ofDays(30)) > 0 || cap.compareTo(Duration.ofSeconds(1)) < 0) {
+        throw new InvalidSettingException(path, "must be between 1s and 30 days, got " + raw(path));
+      }
+      return cap;
+    }
+
+    private int connectionBudget(Settings.Runtime runtime, Settings.Upstream upstream) {
+      String path = "mcmux.upstream.max-connections-per-node";
+      int budget = count0(path);
+      long wanted = (long) runtime.eventLoops() * upstream.connectionsPerLoop();
+      if (budget > 0 && wanted > budget) {
+        throw new InvalidSettingException(
+            path,
+            budget
+                + " is less than mcmux.event-loops ("
+                + runtime.eventLoops()
+                + ") x mcmux.upstream.connections-per-loop ("
+                + upstream.connectionsPerLoop()
+                + ") = "
+                + wanted
+                + " connections each node would get");
+      }
+      return budget;
+    }
+
+    private Settings.Mode mode() {
+      String s = string("mcmux.mode");
+      for (Settings.Mode m : Settings.Mode.values()) {
+        if (modeName(m).equalsIgnoreCase(s)) {
+          return m;
+        }
+      }
+      throw new InvalidSettingException("mcmux.mode", "'" + s + "' is not one of routed, per-node");
+    }
+
+    private void checkPerNode(
+        Settings.Cluster cluster,
+        Settings.Listen listen,
+        Settings.Upstream upstream,
+        Optional<HostPort> admin) {
+      if (cluster.mode() != Settings.Mode.PER_NODE) {
+        if (cluster.perNodePorts() != 0) {
+          throw new InvalidSettingException(
+              "mcmux.per-node-ports", "is set but mcmux.mode is routed; set mcmux.mode = per-node");
+        }
+        return;
+      }
+      if (listen.tcp().isEmpty() || listen.tcp().get().port() == 0) {
+        throw new InvalidSettingException(
+            "mcmux.listen", "per-node mode needs a TCP listen address with a fixed first port");
+      }
+      if (listen.unixSocket().isPresent()) {
+        throw new InvalidSettingException(
+            "mcmux.unix-socket", "is not served in per-node mode (one port per node); set \"\"");
+      }
+      if (cluster.failover()) {
+        throw new InvalidSettingException(
+            "mcmux.upstream.failover",
+            "does not apply in per-node mode: the client picks the node");
+      }
+      int ports = cluster.perNodePorts();
+      if (ports == 0 && cluster.discovery() == Settings.Discovery.ELASTICACHE) {
+        throw new InvalidSettingException(
+            "mcmux.per-node-ports",
+            "per-node mode with discovery = elasticache needs the number of local ports");
+      }
+      int count = ports == 0 ? upstream.endpoints().size() : ports;
+      int first = listen.tcp().get().port();
+      if (first + count - 1 > 65535) {
+        throw new InvalidSettingException(
+            "mcmux.per-node-ports",
+            count + " ports from " + first + " run past 65535; lower mcmux.listen's port");
+      }
+      if (admin.isPresent()
+          && admin.get().host().equals(listen.tcp().get().host())
+          && admin.get().port() >= first
+          && admin.get().port() < first + count) {
+        throw new InvalidSettingException(
+            "mcmux.admin.listen", admin.get() + " is one of the per-node ports");
+      }
+    }
+
+    private int count0(String path) {
+      int n;
+      try {
+        n = c.getInt(path);
+      } catch (ConfigException e) {
+        throw typeError(path, "a whole number", e);
+      }
+      if (n < 0) {
+        throw new InvalidSettingException(path, "must not be negative, got " + n);
+      }
+      return n;
     }
 
     private Settings.Upstream upstream() {

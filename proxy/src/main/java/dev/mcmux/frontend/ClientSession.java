@@ -285,6 +285,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter
 
   private void handle(AsciiRequest r) {
     Command c = r.command();
+    byte[] denied = shared.deniedReply(c);
+    if (denied != null) {
+      r.release();
+      local(denied, false, c);
+      return;
+    }
     switch (c) {
       case QUIT -> {
         r.release();
@@ -360,9 +366,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     List<byte[]> keys = r.keys();
     ClusterView view = loop.view();
     if (view.size() > 1) {
-      int first = view.nodeFor(keys.get(0));
+      int first = loop.target(keys.get(0));
       for (int k = 1; k < keys.size(); k++) {
-        if (view.nodeFor(keys.get(k)) != first) {
+        if (loop.target(keys.get(k)) != first) {
           return false;
         }
       }
@@ -382,7 +388,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter
 
   /** The pool of the node that holds the request's key (or of the first node, without a key). */
   private UpstreamPool poolFor(AsciiRequest r) {
-    return r.keys().isEmpty() ? loop.pool(0) : loop.pool(loop.view().nodeFor(r.keys().get(0)));
+    return r.keys().isEmpty() ? loop.pool(0) : loop.pool(LoopContext.node(target(r)));
+  }
+
+  private int target(AsciiRequest r) {
+    return r.keys().isEmpty() ? 0 : loop.target(r.keys().get(0));
   }
 
   private int pinIndex(UpstreamPool pool) {
@@ -452,7 +462,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   }
 
   private void forward(AsciiRequest r) {
-    UpstreamConnection conn = upstreamFor(poolFor(r));
+    int target = target(r);
+    if (LoopContext.redirected(target)) {
+      r = loop.capTtl(r);
+    }
+    UpstreamConnection conn = upstreamFor(loop.pool(LoopContext.node(target)));
     if (conn == null) {
       r.release();
       noUpstream(r.command(), r.noreply());
@@ -483,7 +497,21 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       local(MN.clone(), false, c);
       return;
     }
-    UpstreamConnection conn = upstreamFor(loop.pool(loop.view().nodeFor(r.routingKey())));
+    byte[] denied = shared.deniedReply(c);
+    if (denied != null) {
+      r.release();
+      local(denied, false, c);
+      return;
+    }
+    int target =
+        c == Command.ME ? loop.view().nodeFor(r.routingKey()) << 1 : loop.target(r.routingKey());
+    if (LoopContext.redirected(target)) {
+      MetaRequest capped = r.withExpiryCap(loop::capTtl);
+      // No room for the capping token: the request goes to its own (down) node and fails fast.
+      target = capped == null ? LoopContext.node(target) << 1 : target;
+      r = capped == null ? r : capped;
+    }
+    UpstreamConnection conn = upstreamFor(loop.pool(LoopContext.node(target)));
     if (conn == null) {
       r.release();
       // Quiet mode never hides an error, so unlike noreply the client hears about it.
@@ -507,10 +535,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   private void forwardSplitRetrieval(AsciiRequest r) {
     List<byte[]> keys = r.keys();
     ClusterView view = loop.view();
+    // Per failover target (node and whether redirected), so redirected gat parts get the cap.
     int[] nodeOf = new int[keys.size()];
-    int[] perNode = new int[view.size()];
+    int[] perNode = new int[view.size() * 2];
     for (int k = 0; k < keys.size(); k++) {
-      nodeOf[k] = view.nodeFor(keys.get(k));
+      nodeOf[k] = loop.target(keys.get(k));
       perNode[nodeOf[k]]++;
     }
     int nodesUsed = 0;
@@ -520,10 +549,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     MultiSlot multi = new MultiSlot(r.command(), keys, nodesUsed == 1);
     slots.addLast(multi);
     int max = AsciiRequestEncoder.maxUpstreamLineBytes(r.command());
-    for (int n = 0; n < view.size(); n++) {
+    for (int n = 0; n < perNode.length; n++) {
       if (perNode[n] == 0) {
         continue;
       }
+      int exptime = LoopContext.redirected(n) ? loop.capTtl(r.exptime()) : r.exptime();
       List<byte[]> nodeKeys = new java.util.ArrayList<>(perNode[n]);
       int[] positions = new int[perNode[n]];
       for (int k = 0, m = 0; k < keys.size(); k++) {
@@ -532,11 +562,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter
           nodeKeys.add(keys.get(k));
         }
       }
-      UpstreamConnection conn = upstreamFor(loop.pool(n));
+      UpstreamConnection conn = upstreamFor(loop.pool(LoopContext.node(n)));
       int from = 0;
       while (from < nodeKeys.size()) {
-        int to =
-            AsciiRequestEncoder.retrievalPartEnd(r.command(), r.exptime(), nodeKeys, from, max);
+        int to = AsciiRequestEncoder.retrievalPartEnd(r.command(), exptime, nodeKeys, from, max);
         Part part = new Part(multi, java.util.Arrays.copyOfRange(positions, from, to), multi.parts);
         multi.parts++;
         if (conn == null) {
@@ -546,8 +575,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter
               ctx.alloc()
                   .ioBuffer(
                       AsciiRequestEncoder.retrievalLineLength(
-                          r.command(), r.exptime(), nodeKeys, from, to));
-          AsciiRequestEncoder.writeRetrieval(r.command(), r.exptime(), nodeKeys, from, to, line);
+                          r.command(), exptime, nodeKeys, from, to));
+          AsciiRequestEncoder.writeRetrieval(r.command(), exptime, nodeKeys, from, to, line);
           conn.write(line, part, false);
           sent(conn);
         }

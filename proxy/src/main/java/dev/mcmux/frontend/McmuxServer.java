@@ -11,6 +11,7 @@ import dev.mcmux.routing.DiscoveredNode;
 import dev.mcmux.routing.KeyPlacement;
 import dev.mcmux.routing.PlacementFlavour;
 import dev.mcmux.routing.PlacementNode;
+import dev.mcmux.routing.PortAssignment;
 import dev.mcmux.upstream.NettyTransport;
 import dev.mcmux.upstream.SslHandlerFactory;
 import dev.mcmux.upstream.TlsContextFactory;
@@ -56,16 +57,26 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** A running mcmux: listeners, event loops and upstream pools, started from {@link Settings}. */
+/**
+ * A running mcmux: listeners, event loops and upstream pools, started from {@link Settings}. The
+ * instance {@link #start} returns serves the default cluster and owns what every cluster shares
+ * (event loops, resolver, metrics, the global buffer budget, the background thread); each named
+ * cluster of {@code mcmux.clusters} is a further instance over the same shared parts.
+ */
 public final class McmuxServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(McmuxServer.class);
 
   private final Settings settings;
+  private final Shared shared;
   private final NettyTransport transport;
   private final EventLoopGroup group;
   private final AddressResolverGroup<InetSocketAddress> resolver;
-  private final MicrometerMetrics metrics = new MicrometerMetrics();
+  private final MicrometerMetrics metrics;
   private final FrontendContext frontend;
+
+  /** The named clusters' servers; empty in a named cluster's own instance. */
+  private final List<McmuxServer> clusters = new ArrayList<>();
+
   private volatile ClusterView view;
   private final Map<EventExecutor, LoopContext> loops = new IdentityHashMap<>();
   private final List<UpstreamPool> pools = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -74,30 +85,75 @@ public final class McmuxServer implements AutoCloseable {
   private final List<Channel> listeners = new ArrayList<>();
   private final CountDownLatch terminated = new CountDownLatch(1);
   private final AtomicReference<TlsContextFactory> tls;
-  private final ScheduledExecutorService background =
-      Executors.newSingleThreadScheduledExecutor(
-          r -> {
-            Thread t = new Thread(r, "mcmux-background");
-            t.setDaemon(true);
-            return t;
-          });
+  private final ScheduledExecutorService background;
   private final Instant startedAt = Instant.now();
   private volatile byte[] tlsFileFingerprint;
   private volatile boolean draining;
   private volatile boolean closed;
 
-  private McmuxServer(Settings settings, TlsContextFactory tlsContext, SslHandlerFactory handlers) {
+  /** Per-node mode: one local port per node instead of one routed listener. */
+  private final boolean perNode;
+
+  /** Per-node mode: per event loop, the context of each local port (null: never had a node). */
+  private final Map<EventExecutor, LoopContext[]> portContexts = new IdentityHashMap<>();
+
+  private volatile String advertisedIp;
+
+  /** Per-node mode: the node each local port serves, null when none; changed only in apply. */
+  private volatile List<UpstreamNode> portNodes = List.of();
+
+  /** What every cluster of one process uses together; made by the default cluster's server. */
+  private static final class Shared {
+    final NettyTransport transport;
+    final EventLoopGroup group;
+    final AddressResolverGroup<InetSocketAddress> resolver;
+    final MicrometerMetrics metrics = new MicrometerMetrics();
+    final BufferBudget budget;
+    final java.util.concurrent.atomic.AtomicInteger clients =
+        new java.util.concurrent.atomic.AtomicInteger();
+    final ScheduledExecutorService background =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> {
+              Thread t = new Thread(r, "mcmux-background");
+              t.setDaemon(true);
+              return t;
+            });
+
+    /** Whether mcmux.clusters names clusters: only then do per-cluster meters carry the tag. */
+    final boolean several;
+
+    Shared(Settings settings) {
+      several = !settings.clusters().isEmpty();
+      transport = NettyTransport.select(settings.runtime().transport());
+      group = transport.newGroup(settings.runtime().eventLoops(), "mcmux-io");
+      resolver =
+          new DnsAddressResolverGroup(
+              new DnsNameResolverBuilder()
+                  .datagramChannelType(transport.datagramChannel())
+                  .socketChannelType(transport.socketChannel()));
+      budget = new BufferBudget(settings.limits().globalBufferBudget());
+    }
+  }
+
+  private McmuxServer(
+      Settings settings, TlsContextFactory tlsContext, SslHandlerFactory handlers, Shared shared) {
     this.settings = settings;
+    this.shared = shared == null ? new Shared(settings) : shared;
     this.tls = new AtomicReference<>(tlsContext);
-    this.transport = NettyTransport.select(settings.runtime().transport());
-    this.group = transport.newGroup(settings.runtime().eventLoops(), "mcmux-io");
-    this.resolver =
-        new DnsAddressResolverGroup(
-            new DnsNameResolverBuilder()
-                .datagramChannelType(transport.datagramChannel())
-                .socketChannelType(transport.socketChannel()));
+    this.transport = this.shared.transport;
+    this.group = this.shared.group;
+    this.resolver = this.shared.resolver;
+    this.metrics = this.shared.metrics;
+    this.background = this.shared.background;
     this.frontend =
-        new FrontendContext(settings.limits(), settings.cluster().multigetOnDownNode(), metrics);
+        new FrontendContext(
+            settings.limits(),
+            settings.cluster(),
+            this.shared.several ? settings.name() : null,
+            this.shared.budget,
+            this.shared.clients,
+            metrics,
+            metrics.registry());
     this.handlers = handlers;
     List<UpstreamNode> nodes = new ArrayList<>();
     for (HostPort endpoint : settings.upstream().endpoints()) {
@@ -113,10 +169,47 @@ public final class McmuxServer implements AutoCloseable {
         loopPools[n] = newPool((EventLoop) e, index, nodes.get(n));
       }
       index++;
-      loops.put(e, new LoopContext(view, loopPools));
+      loops.put(
+          e,
+          new LoopContext(
+              view,
+              loopPools,
+              settings.cluster().failover(),
+              settings.cluster().failoverTtlCap(),
+              new java.util.HashSet<>()));
     }
-    metrics.registry().gauge("mcmux.discovery.config.version", this, s -> s.view.configVersion());
+    this.perNode = settings.cluster().mode() == Settings.Mode.PER_NODE;
+    if (perNode) {
+      int ports =
+          settings.cluster().perNodePorts() == 0 ? nodes.size() : settings.cluster().perNodePorts();
+      portNodes = PortAssignment.assign(PortAssignment.empty(ports), nodes);
+      warnUnassigned(nodes, portNodes);
+      for (Map.Entry<EventExecutor, LoopContext> e : loops.entrySet()) {
+        LoopContext[] contexts = new LoopContext[ports];
+        updatePortContexts(contexts, e.getValue(), portNodes);
+        portContexts.put(e.getKey(), contexts);
+      }
+    }
+    Gauge.builder("mcmux.discovery.config.version", this, s -> s.view.configVersion())
+        .description("Cluster configuration version in use, -1 for a static node list")
+        .tags(clusterTag())
+        .register(metrics.registry());
     registerGauges(metrics.registry());
+  }
+
+  /**
+   * The {@code cluster} tag of per-cluster meters, only when several clusters are configured, so a
+   * single-cluster setup keeps the label sets dashboards already use.
+   */
+  private io.micrometer.core.instrument.Tags clusterTag() {
+    return shared.several
+        ? io.micrometer.core.instrument.Tags.of("cluster", settings.name())
+        : io.micrometer.core.instrument.Tags.empty();
+  }
+
+  /** Whether this instance serves the default cluster and owns the shared parts. */
+  private boolean owner() {
+    return settings.name().equals(Settings.DEFAULT_CLUSTER);
   }
 
   /**
@@ -126,17 +219,44 @@ public final class McmuxServer implements AutoCloseable {
    * @throws Exception when a listener cannot bind; nothing stays bound then
    */
   public static McmuxServer start(Settings settings) throws Exception {
-    TlsContextFactory context = TlsContextFactory.create(settings.tls());
+    // Every cluster's TLS material loads before anything starts: a bad file stops nothing half-up.
+    List<TlsContextFactory> contexts = new ArrayList<>();
+    contexts.add(TlsContextFactory.create(settings.tls()));
+    for (Settings named : settings.clusters()) {
+      try {
+        contexts.add(TlsContextFactory.create(named.tls()));
+      } catch (dev.mcmux.config.InvalidSettingException e) {
+        throw dev.mcmux.config.SettingsLoader.inCluster(named.name(), e);
+      }
+    }
+    McmuxServer server = withReloadableTls(settings, contexts.get(0), null);
+    try {
+      for (int i = 0; i < settings.clusters().size(); i++) {
+        server.clusters.add(
+            withReloadableTls(settings.clusters().get(i), contexts.get(i + 1), server.shared));
+      }
+    } catch (RuntimeException e) {
+      server.close();
+      throw e;
+    }
+    return server.open();
+  }
+
+  private static McmuxServer withReloadableTls(
+      Settings settings, TlsContextFactory context, Shared shared) {
     AtomicReference<TlsContextFactory> holder = new AtomicReference<>();
     // Every new connection asks for the current context, so a reload applies to the next one.
     McmuxServer server =
         new McmuxServer(
-            settings, context, (alloc, host, port) -> holder.get().newHandler(alloc, host, port));
+            settings,
+            context,
+            (alloc, host, port) -> holder.get().newHandler(alloc, host, port),
+            shared);
     holder.set(context);
     server.tls.set(context);
     server.tlsHolder = holder;
     server.tlsFileFingerprint = server.fingerprint();
-    return server.open();
+    return server;
   }
 
   /**
@@ -147,7 +267,11 @@ public final class McmuxServer implements AutoCloseable {
    * @throws Exception when a listener cannot bind; nothing stays bound then
    */
   public static McmuxServer start(Settings settings, SslHandlerFactory handlers) throws Exception {
-    return new McmuxServer(settings, null, handlers).open();
+    McmuxServer server = new McmuxServer(settings, null, handlers, null);
+    for (Settings named : settings.clusters()) {
+      server.clusters.add(new McmuxServer(named, null, handlers, server.shared));
+    }
+    return server.open();
   }
 
   private AtomicReference<TlsContextFactory> tlsHolder;
@@ -198,42 +322,62 @@ public final class McmuxServer implements AutoCloseable {
   }
 
   private McmuxServer open() throws Exception {
+    try {
+      for (McmuxServer cluster : clusters) {
+        cluster.connect();
+      }
+      connect();
+      bind();
+      for (McmuxServer cluster : clusters) {
+        cluster.bind();
+        cluster.scheduleReload();
+      }
+    } catch (Exception e) {
+      close();
+      throw e;
+    }
+    scheduleReload();
+    return this;
+  }
+
+  /** Starts the pools and discovery and gives them one connect period. */
+  private void connect() throws InterruptedException {
     pools.forEach(UpstreamPool::start);
     if (settings.cluster().discovery() == Settings.Discovery.ELASTICACHE) {
       startDiscovery();
     }
     awaitFirstConnection();
-    try {
-      bind();
-    } catch (Exception e) {
-      close();
-      throw e;
-    }
+  }
+
+  private void scheduleReload() {
     long reload = settings.operations().tlsReloadInterval().toMillis();
     if (tlsHolder != null && reload > 0) {
       background.scheduleWithFixedDelay(
           this::reloadIfFilesChanged, reload, reload, TimeUnit.MILLISECONDS);
     }
     log.info(
-        "mcmux serving {} node(s) with {} placement, {} event loop(s) on the {} transport",
+        "mcmux serving {}{} node(s) with {} placement, {} event loop(s) on the {} transport",
+        owner() ? "" : "cluster " + settings.name() + ": ",
         view.size(),
         settings.cluster().placement(),
         settings.runtime().eventLoops(),
         transport.name());
-    return this;
   }
 
   private void registerGauges(MeterRegistry registry) {
     Gauge.builder("mcmux.client.connections", frontend, FrontendContext::clientCount)
         .description("Client connections open now")
+        .tags(clusterTag())
         .register(registry);
     for (UpstreamNode node : view.nodes()) {
       registerNodeGauges(registry, node);
     }
-    Gauge.builder("mcmux.buffered.response", frontend, f -> f.budget().used())
-        .description("Response bytes held for clients, against the global buffer budget")
-        .baseUnit("bytes")
-        .register(registry);
+    if (owner()) {
+      Gauge.builder("mcmux.buffered.response", frontend, f -> f.budget().used())
+          .description("Response bytes held for clients, against the global buffer budget")
+          .baseUnit("bytes")
+          .register(registry);
+    }
     settings
         .tls()
         .caFile()
@@ -242,6 +386,7 @@ public final class McmuxServer implements AutoCloseable {
                 Gauge.builder("mcmux.certificate.expiry", this, s -> s.secondsToExpiry(true))
                     .description("Seconds until the first certificate in the file expires")
                     .baseUnit("seconds")
+                    .tags(clusterTag())
                     .tag("file", "ca")
                     .register(registry));
     settings
@@ -252,19 +397,22 @@ public final class McmuxServer implements AutoCloseable {
                 Gauge.builder("mcmux.certificate.expiry", this, s -> s.secondsToExpiry(false))
                     .description("Seconds until the first certificate in the file expires")
                     .baseUnit("seconds")
+                    .tags(clusterTag())
                     .tag("file", "client")
                     .register(registry));
   }
 
-  private static void registerNodeGauges(MeterRegistry registry, UpstreamNode node) {
+  private void registerNodeGauges(MeterRegistry registry, UpstreamNode node) {
     String nodeTag = node.address().toString();
     Gauge.builder("mcmux.upstream.connections", node, UpstreamNode::liveConnections)
         .description("TLS connections to each node, by state")
+        .tags(clusterTag())
         .tag("node", nodeTag)
         .tag("state", "up")
         .register(registry);
     Gauge.builder("mcmux.node.up", node, n -> n.liveConnections() > 0 ? 1 : 0)
         .description("1 when the node has at least one live TLS connection")
+        .tags(clusterTag())
         .tag("node", nodeTag)
         .register(registry);
   }
@@ -382,6 +530,11 @@ public final class McmuxServer implements AutoCloseable {
       prepared.put(e.getValue(), fresh);
       loopIndex++;
     }
+    List<UpstreamNode> assignment = perNode ? PortAssignment.assign(portNodes, nodes) : List.of();
+    if (perNode) {
+      portNodes = assignment;
+      warnUnassigned(nodes, assignment);
+    }
     long generation = ++viewGeneration;
     java.util.concurrent.CompletableFuture.allOf(
             ready.toArray(new java.util.concurrent.CompletableFuture<?>[0]))
@@ -398,7 +551,13 @@ public final class McmuxServer implements AutoCloseable {
               for (Map.Entry<EventExecutor, LoopContext> e : loops.entrySet()) {
                 LoopContext context = e.getValue();
                 e.getKey()
-                    .execute(() -> switchLoop(context, next, prepared.get(context), generation));
+                    .execute(
+                        () ->
+                            switchLoop(
+                                e.getKey(), context, next, prepared.get(context), generation));
+              }
+              if (perNode) {
+                advertisePorts(assignment);
               }
               frontend.configVersion(config.version());
             });
@@ -418,6 +577,7 @@ public final class McmuxServer implements AutoCloseable {
    * configuration only discards what it prepared.
    */
   private void switchLoop(
+      EventExecutor loop,
       LoopContext context,
       ClusterView next,
       Map<UpstreamNode, UpstreamPool> prepared,
@@ -440,9 +600,54 @@ public final class McmuxServer implements AutoCloseable {
       }
     }
     context.update(next, fresh);
+    if (perNode) {
+      updatePortContexts(portContexts.get(loop), context, portNodes);
+    }
     for (UpstreamPool p : current) {
       if (!kept.contains(p)) {
         discard(p);
+      }
+    }
+  }
+
+  /**
+   * Points each local port's context at its node's pool on this loop. A port whose node left keeps
+   * the departed node's drained pool, so its clients get {@code SERVER_ERROR} until a new node
+   * takes the port. Runs on the routed context's loop (or before the loops start).
+   */
+  private static void updatePortContexts(
+      LoopContext[] contexts, LoopContext routed, List<UpstreamNode> assignment) {
+    ClusterView v = routed.view();
+    for (int port = 0; port < contexts.length; port++) {
+      UpstreamNode node = assignment.get(port);
+      int index = node == null ? -1 : v.nodes().indexOf(node);
+      if (index < 0) {
+        continue;
+      }
+      ClusterView single =
+          new ClusterView(
+              List.of(node),
+              KeyPlacement.create(
+                  PlacementFlavour.LIBMEMCACHED,
+                  List.of(new PlacementNode(node.address().host(), node.address().port()))),
+              v.configVersion());
+      UpstreamPool[] pool = {routed.pool(index)};
+      if (contexts[port] == null) {
+        contexts[port] = new LoopContext(single, pool, false, Duration.ZERO, routed.sessions());
+      } else {
+        contexts[port].update(single, pool);
+      }
+    }
+  }
+
+  private static void warnUnassigned(List<UpstreamNode> members, List<UpstreamNode> assignment) {
+    for (UpstreamNode n : members) {
+      if (!assignment.contains(n)) {
+        log.warn(
+            "node {} has no local port: all {} per-node ports are taken (mcmux.per-node-ports);"
+                + " clients cannot reach it until a port frees up",
+            n.address(),
+            assignment.size());
       }
     }
   }
@@ -476,10 +681,25 @@ public final class McmuxServer implements AutoCloseable {
 
   private void bind() throws Exception {
     Settings.Listen listen = settings.listen();
+    if (perNode) {
+      HostPort hp = listen.tcp().orElseThrow();
+      // Resolved once here: later membership changes re-advertise from an event loop.
+      advertisedIp = new InetSocketAddress(hp.host(), hp.port()).getAddress().getHostAddress();
+      for (int i = 0; i < portNodes.size(); i++) {
+        listeners.add(
+            bind(
+                transport.serverSocketChannel(),
+                new InetSocketAddress(hp.host(), hp.port() + i),
+                i));
+      }
+      advertisePorts(portNodes);
+      frontend.configVersion(view.configVersion());
+      return;
+    }
     if (listen.tcp().isPresent()) {
       HostPort hp = listen.tcp().get();
       Channel ch =
-          bind(transport.serverSocketChannel(), new InetSocketAddress(hp.host(), hp.port()));
+          bind(transport.serverSocketChannel(), new InetSocketAddress(hp.host(), hp.port()), -1);
       listeners.add(ch);
       InetSocketAddress bound = (InetSocketAddress) ch.localAddress();
       frontend.ownAddress(hp.host(), bound.getAddress().getHostAddress(), bound.getPort());
@@ -493,7 +713,7 @@ public final class McmuxServer implements AutoCloseable {
           transport.name().equals("epoll")
               ? new DomainSocketAddress(path.toString())
               : UnixDomainSocketAddress.of(path);
-      listeners.add(bind(transport.serverDomainSocketChannel(), address));
+      listeners.add(bind(transport.serverDomainSocketChannel(), address, -1));
       Files.setPosixFilePermissions(path, permissions(listen.unixSocketMode()));
     }
   }
@@ -510,7 +730,24 @@ public final class McmuxServer implements AutoCloseable {
     return out;
   }
 
-  private Channel bind(Class<? extends ServerChannel> type, SocketAddress address)
+  /** {@code config get cluster} in per-node mode: the local ports that have a node. */
+  private void advertisePorts(List<UpstreamNode> assignment) {
+    HostPort hp = settings.listen().tcp().orElseThrow();
+    List<Integer> ports = new ArrayList<>();
+    for (int i = 0; i < assignment.size(); i++) {
+      if (assignment.get(i) != null) {
+        ports.add(hp.port() + i);
+      }
+    }
+    frontend.ownAddresses(hp.host(), advertisedIp, ports);
+  }
+
+  /**
+   * Binds one listener.
+   *
+   * @param portIndex per-node mode: which local port (node slot) this is; -1 for a routed listener
+   */
+  private Channel bind(Class<? extends ServerChannel> type, SocketAddress address, int portIndex)
       throws Exception {
     ServerBootstrap b =
         new ServerBootstrap()
@@ -522,7 +759,7 @@ public final class McmuxServer implements AutoCloseable {
                 new ChannelInitializer<Channel>() {
                   @Override
                   protected void initChannel(Channel ch) {
-                    initClient(ch);
+                    initClient(ch, portIndex);
                   }
                 });
     if (address instanceof InetSocketAddress) {
@@ -533,7 +770,16 @@ public final class McmuxServer implements AutoCloseable {
     return ch;
   }
 
-  private void initClient(Channel ch) {
+  private void initClient(Channel ch, int portIndex) {
+    LoopContext loop =
+        portIndex < 0 ? loops.get(ch.eventLoop()) : portContexts.get(ch.eventLoop())[portIndex];
+    if (loop == null) {
+      ch.writeAndFlush(
+              Unpooled.copiedBuffer(
+                  "SERVER_ERROR no memcached node on this port\r\n", StandardCharsets.US_ASCII))
+          .addListener(ChannelFutureListener.CLOSE);
+      return;
+    }
     if (closed || !frontend.tryOpenClient()) {
       ch.writeAndFlush(
               Unpooled.copiedBuffer(
@@ -541,7 +787,6 @@ public final class McmuxServer implements AutoCloseable {
           .addListener(ChannelFutureListener.CLOSE);
       return;
     }
-    LoopContext loop = loops.get(ch.eventLoop());
     ch.pipeline().addLast("client", new ClientSession(frontend, loop));
   }
 
@@ -551,7 +796,20 @@ public final class McmuxServer implements AutoCloseable {
     for (Channel c : listeners) {
       out.add(c.localAddress());
     }
+    for (McmuxServer cluster : clusters) {
+      out.addAll(cluster.localAddresses());
+    }
     return out;
+  }
+
+  /** The server of the named cluster {@code name} of {@code mcmux.clusters}. */
+  public McmuxServer cluster(String name) {
+    for (McmuxServer cluster : clusters) {
+      if (cluster.settings.name().equals(name)) {
+        return cluster;
+      }
+    }
+    throw new IllegalArgumentException("no cluster named " + name);
   }
 
   /** The first upstream node (the only one of a single-endpoint setup). */
@@ -564,9 +822,9 @@ public final class McmuxServer implements AutoCloseable {
     return view;
   }
 
-  /** Clients currently connected. */
+  /** Clients currently connected, to every cluster. */
   public int clientCount() {
-    return frontend.clientCount();
+    return shared.clients.get();
   }
 
   /** Bytes of responses currently held for clients, across all of them. */
@@ -600,11 +858,16 @@ public final class McmuxServer implements AutoCloseable {
 
   /**
    * True when clients can be served: not draining for shutdown, and the readiness policy holds (any
-   * node, or every node, with a live TLS connection).
+   * node, or every node, with a live TLS connection) in every cluster.
    */
   public boolean ready() {
     if (closed || draining) {
       return false;
+    }
+    for (McmuxServer cluster : clusters) {
+      if (!cluster.ready()) {
+        return false;
+      }
     }
     boolean all = settings.operations().readiness() == Settings.Readiness.ALL;
     for (UpstreamNode node : view.nodes()) {
@@ -629,12 +892,44 @@ public final class McmuxServer implements AutoCloseable {
     j.field("tls_engine", t == null ? "custom" : t.engineName());
     j.field("ready", ready());
     j.field("draining", draining);
-    j.field("client_connections", frontend.clientCount());
+    j.field("client_connections", clientCount());
     j.field("held_response_bytes", frontend.budget().used());
+    clusterFields(j);
+    if (!clusters.isEmpty()) {
+      j.name("clusters").beginArray();
+      for (McmuxServer cluster : clusters) {
+        j.beginObject().field("name", cluster.settings.name());
+        j.field("ready", cluster.ready());
+        j.field("client_connections", cluster.frontend.clientCount());
+        cluster.clusterFields(j);
+        j.endObject();
+      }
+      j.endArray();
+    }
+    return j.endObject().toString();
+  }
+
+  /** One cluster's part of {@code /status}: routing, nodes and certificates. */
+  private void clusterFields(JsonWriter j) {
+    TlsContextFactory t = tls.get();
     ClusterView v = view;
     j.field("placement", settings.cluster().placement());
     j.field("discovery", settings.cluster().discovery().name().toLowerCase(java.util.Locale.ROOT));
     j.field("config_version", v.configVersion());
+    j.field("mode", perNode ? "per-node" : "routed");
+    if (perNode) {
+      j.name("ports").beginArray();
+      List<UpstreamNode> assignment = portNodes;
+      int first = settings.listen().tcp().orElseThrow().port();
+      for (int i = 0; i < assignment.size(); i++) {
+        UpstreamNode n = assignment.get(i);
+        j.beginObject()
+            .field("port", first + i)
+            .field("node", n == null ? null : n.address().toString())
+            .endObject();
+      }
+      j.endArray();
+    }
     j.name("nodes").beginArray();
     for (UpstreamNode node : v.nodes()) {
       j.beginObject()
@@ -658,7 +953,6 @@ public final class McmuxServer implements AutoCloseable {
       }
     }
     j.endArray();
-    return j.endObject().toString();
   }
 
   private static void certificate(JsonWriter j, String file, TlsContextFactory.CertificateInfo c) {
@@ -680,6 +974,7 @@ public final class McmuxServer implements AutoCloseable {
    */
   public void reloadTls() {
     background.execute(this::reloadNow);
+    clusters.forEach(McmuxServer::reloadTls);
   }
 
   private void reloadNow() {
@@ -749,21 +1044,27 @@ public final class McmuxServer implements AutoCloseable {
         "shutting down: serving for {} ms more, then up to {} ms for in-flight requests",
         drainDelay.toMillis(),
         grace.toMillis());
+    clusters.forEach(c -> c.draining = true);
     sleepQuietly(drainDelay.toMillis());
-    for (Channel c : listeners) {
-      c.close().syncUninterruptibly();
-    }
-    for (Map.Entry<EventExecutor, LoopContext> e : loops.entrySet()) {
-      LoopContext loop = e.getValue();
-      e.getKey().execute(() -> List.copyOf(loop.sessions()).forEach(ClientSession::closeWhenIdle));
+    List<McmuxServer> all = new ArrayList<>(clusters);
+    all.add(this);
+    for (McmuxServer server : all) {
+      for (Channel c : server.listeners) {
+        c.close().syncUninterruptibly();
+      }
+      for (Map.Entry<EventExecutor, LoopContext> e : server.loops.entrySet()) {
+        LoopContext loop = e.getValue();
+        e.getKey()
+            .execute(() -> List.copyOf(loop.sessions()).forEach(ClientSession::closeWhenIdle));
+      }
     }
     long deadline = System.nanoTime() + grace.toNanos();
-    while (frontend.clientCount() > 0 && System.nanoTime() < deadline) {
+    while (clientCount() > 0 && System.nanoTime() < deadline) {
       // A shutdown thread, not an event loop: waiting here blocks nobody.
       sleepQuietly(20);
     }
-    if (frontend.clientCount() > 0) {
-      log.warn("grace period over with {} client(s) still busy; closing", frontend.clientCount());
+    if (clientCount() > 0) {
+      log.warn("grace period over with {} client(s) still busy; closing", clientCount());
     }
     close();
   }
@@ -791,7 +1092,10 @@ public final class McmuxServer implements AutoCloseable {
       return;
     }
     closed = true;
-    background.shutdownNow();
+    clusters.forEach(McmuxServer::close);
+    if (owner()) {
+      background.shutdownNow();
+    }
     if (poller != null) {
       poller.close();
     }
@@ -801,9 +1105,12 @@ public final class McmuxServer implements AutoCloseable {
     for (UpstreamPool p : List.copyOf(pools)) {
       p.stopOnItsLoop();
     }
+    settings.listen().unixSocket().ifPresent(p -> p.toFile().delete());
+    if (!owner()) {
+      return;
+    }
     group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
     resolver.close();
-    settings.listen().unixSocket().ifPresent(p -> p.toFile().delete());
     terminated.countDown();
     log.info("mcmux stopped");
   }

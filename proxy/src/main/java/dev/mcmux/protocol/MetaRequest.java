@@ -1,6 +1,7 @@
 package dev.mcmux.protocol;
 
 import io.netty.buffer.ByteBuf;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 /**
@@ -188,6 +189,53 @@ public final class MetaRequest {
   /** One flag token; do not modify. */
   public byte[] flag(int i) {
     return flags[i];
+  }
+
+  /**
+   * The same request with every expiry it sets ({@code T<ttl>}, and {@code N<ttl>} of an item it
+   * creates) passed through {@code map}, e.g. to cap the TTL of a write that failover sent to
+   * another node; this request itself is unchanged and keeps its value, which the copy shares.
+   */
+  public MetaRequest withExptimes(java.util.function.IntUnaryOperator map) {
+    byte[][] mapped = flags.clone();
+    for (int i = 0; i < mapped.length; i++) {
+      byte[] f = mapped[i];
+      if (f[0] == 'T' || f[0] == 'N') {
+        int exptime = Integer.parseInt(new String(f, 1, f.length - 1, StandardCharsets.US_ASCII));
+        mapped[i] =
+            (((char) f[0]) + Integer.toString(map.applyAsInt(exptime)))
+                .getBytes(StandardCharsets.US_ASCII);
+      }
+    }
+    return new MetaRequest(
+        command, wireKey, routingKey, base64, mapped, opaqueIndex, opaque, quiet, tagged, value);
+  }
+
+  /**
+   * The request as failover sends it to another node: every expiry passed through {@code cap}, and
+   * an {@code ms} without {@code T} (which would store the item forever) given {@code T<cap(0)>}.
+   * Null when that extra token would not fit the tokens memcached reads; the caller then does not
+   * redirect.
+   */
+  public MetaRequest withExpiryCap(java.util.function.IntUnaryOperator cap) {
+    MetaRequest capped = withExptimes(cap);
+    if (command != Command.MS) {
+      return capped;
+    }
+    for (byte[] f : flags) {
+      if (f[0] == 'T') {
+        return capped;
+      }
+    }
+    int upstreamTokens = 3 + (base64 ? 1 : 0) + flags.length + (tagged ? 1 : 0);
+    if (upstreamTokens + 1 > MAX_TOKENS) {
+      return null;
+    }
+    byte[][] more = java.util.Arrays.copyOf(capped.flags, flags.length + 1);
+    more[flags.length] = ("T" + cap.applyAsInt(0)).getBytes(StandardCharsets.US_ASCII);
+    // The client's opaque keeps its place among the flags; T answers nothing, so its place is free.
+    return new MetaRequest(
+        command, wireKey, routingKey, base64, more, opaqueIndex, opaque, quiet, tagged, value);
   }
 
   /** An upper bound of {@link #writeLine}'s output, for sizing the buffer. */

@@ -237,7 +237,24 @@ final class KetamaRing implements KeyPlacement {
     return ownerOf(h.hash(scratch, 0, length));
   }
 
+  @Override
+  public int nodeFor(byte[] key, java.util.function.IntPredicate skip) {
+    int start = nodes.size() == 1 ? 0 : pointOf(hasher.get().hash(key, 0, key.length));
+    for (int i = 0; i < owners.length; i++) {
+      int owner = owners[(start + i) % owners.length];
+      if (!skip.test(owner)) {
+        return owner;
+      }
+    }
+    return -1;
+  }
+
   private int ownerOf(int hash) {
+    return owners[pointOf(hash)];
+  }
+
+  /** The index of the first point at or after {@code hash}, wrapping round the ring. */
+  private int pointOf(int hash) {
     int key = hash ^ Integer.MIN_VALUE;
     int lo = 0;
     int hi = points.length;
@@ -249,7 +266,7 @@ final class KetamaRing implements KeyPlacement {
         hi = mid;
       }
     }
-    return owners[lo == points.length ? 0 : lo];
+    return lo == points.length ? 0 : lo;
   }
 
   private static int littleEndianInt(byte[] b, int at) {

@@ -45,6 +45,12 @@ public interface KeyPlacement {
   /** The node index for the key in {@code key[offset, offset + length)}. */
   int nodeFor(byte[] key, int offset, int length);
 
+  /**
+   * The first node clockwise on the ring from the key's point for which {@code skip} is false, or
+   * -1 when it is true for every node; with failover, the node that takes a down node's keys.
+   */
+  int nodeFor(byte[] key, java.util.function.IntPredicate skip);
+
   /** The node index for the key in {@code buf[index, index + length)}; indexes are untouched. */
   int nodeFor(ByteBuf buf, int index, int length);
 }

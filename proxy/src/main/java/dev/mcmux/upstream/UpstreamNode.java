@@ -90,6 +90,11 @@ public final class UpstreamNode {
     return consecutiveFailures.get() >= failureThreshold ? "down" : "connecting";
   }
 
+  /** True after {@code upstream.failure-threshold} failed connection attempts with none up. */
+  public boolean isDown() {
+    return liveConnections.get() == 0 && consecutiveFailures.get() >= failureThreshold;
+  }
+
   /** Requests written to this node and not yet answered, across all event loops. */
   public long inFlight() {
     return inFlight.sum();

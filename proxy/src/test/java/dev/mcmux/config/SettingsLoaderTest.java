@@ -164,7 +164,7 @@ class SettingsLoaderTest {
     for (String path : SettingsLoader.settingPaths()) {
       assertTrue(names.add(SettingsLoader.envVarName(path)), path);
     }
-    assertEquals(43, names.size());
+    assertEquals(49, names.size());
   }
 
   @Test

@@ -293,6 +293,44 @@ class MetaDifferentialIT {
                                     }))));
   }
 
+  /** Every unmasked case above, one after the other in one stream, whole and in small chunks. */
+  @TestFactory
+  Stream<DynamicNode> allCasesInOneStream() {
+    java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream();
+    for (Case c : cases()) {
+      if (!c.mask) {
+        all.writeBytes(c.request);
+      }
+    }
+    byte[] request = all.toByteArray();
+    return Stream.of(Delivery.ONE_WRITE, Delivery.SMALL_CHUNKS)
+        .map(
+            d ->
+                dynamicTest(
+                    d.name(),
+                    () -> {
+                      Result r = diff.run(request, d, 7, true);
+                      assertEquals(r.memcached().describe(), r.mcmux().describe(), () -> "" + r);
+                    }));
+  }
+
+  /** A client that half-closes after writing still gets every answer, quiet mode applied. */
+  @TestFactory
+  Stream<DynamicNode> halfClosedClientsGetEveryAnswer() {
+    return Stream.of(
+            "mg k q\r\nmn\r\n",
+            "ms k 1 q\r\na\r\nmg k v O1\r\nmd k q\r\nmd k q\r\n",
+            "ms k 2\r\nab")
+        .map(
+            s ->
+                dynamicTest(
+                    Differential.escape(bytes(s)),
+                    () -> {
+                      Result r = diff.run(bytes(s), Delivery.HALF_CLOSE, 1);
+                      assertEquals(r.memcached().describe(), r.mcmux().describe(), () -> "" + r);
+                    }));
+  }
+
   /** The one exemption in answers: a quiet ma that creates its item. */
   @TestFactory
   Stream<DynamicNode> quietArithmeticThatCreatesIsSilentThroughMcmux() {

@@ -130,6 +130,24 @@ class MetaResponseTest {
   }
 
   @Test
+  void mapsOnlyExpiryFlags() {
+    MetaRequest r =
+        MetaRequest.of(
+            Command.MG,
+            ascii("k"),
+            false,
+            List.of(ascii("T100"), ascii("R100"), ascii("N-1"), ascii("v")),
+            null);
+    MetaRequest capped = r.withExptimes(t -> Math.min(t, 30));
+    ByteBuf line = Unpooled.buffer();
+    capped.writeLine(1, line);
+    assertEquals("mg k T30 R100 N-1 v O1\r\n", text(line));
+    ByteBuf original = Unpooled.buffer();
+    r.writeLine(1, original);
+    assertEquals("mg k T100 R100 N-1 v O1\r\n", text(original));
+  }
+
+  @Test
   void buildsRequestsForOtherProtocols() {
     ByteBuf value = buf("hello");
     MetaRequest r =
