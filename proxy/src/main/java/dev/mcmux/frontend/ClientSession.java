@@ -886,6 +886,23 @@ final class ClientSession extends ChannelInboundHandlerAdapter
 
   private void handleBinaryRequest(BinaryRequest r) {
     int op = r.opcode();
+    Command asAscii = binaryMetricCommand(r.loudOpcode());
+    byte[] denied = asAscii == null ? null : shared.deniedReply(asAscii);
+    if (denied != null) {
+      r.release();
+      // memcached's status for a command it does not permit (a flush under -F), with mcmux's
+      // reason.
+      String reason = new String(denied, StandardCharsets.US_ASCII).strip();
+      local(
+          BinaryResponses.withStatus(
+              op,
+              r.opaque(),
+              BinaryProtocol.AUTH_ERROR,
+              reason.substring(reason.indexOf(' ') + 1).getBytes(StandardCharsets.US_ASCII)),
+          false,
+          asAscii);
+      return;
+    }
     switch (r.loudOpcode()) {
       case BinaryProtocol.NOOP ->
           // A barrier: its slot is answered only after every earlier slot went out.
@@ -939,7 +956,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       local(BinaryResponses.error(r.opcode(), r.opaque(), BinaryProtocol.EINVAL), false, metric);
       return;
     }
-    UpstreamConnection conn = upstreamFor(loop.pool(loop.view().nodeFor(r.key())));
+    int target = loop.target(r.key());
+    if (LoopContext.redirected(target)) {
+      MetaRequest capped = meta.withExpiryCap(loop::capTtl);
+      // No room for the capping token: the request goes to its own (down) node and fails fast.
+      target = capped == null ? LoopContext.node(target) << 1 : target;
+      meta = capped == null ? meta : capped;
+    }
+    UpstreamConnection conn = upstreamFor(loop.pool(LoopContext.node(target)));
     if (conn == null) {
       meta.release();
       local(BinaryMeta.failure(r.opcode(), r.opaque(), NO_UPSTREAM_TEXT), false, metric).failed =
@@ -954,7 +978,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
 
   /** Like {@link #deleteThenReply}, for a binary set over the size limit. */
   private void binaryDeleteThenReply(byte[] key, byte[] reply) {
-    UpstreamConnection conn = upstreamFor(loop.pool(loop.view().nodeFor(key)));
+    UpstreamConnection conn = upstreamFor(loop.pool(LoopContext.node(loop.target(key))));
     MetaRequest delete;
     try {
       delete = MetaRequest.of(Command.MD, key, BinaryMeta.needsBase64(key), List.of(), null);

@@ -205,4 +205,39 @@ class BinaryMultiGetIT {
       assertEquals(Long.toString(sum), currItems);
     }
   }
+
+  @Test
+  void deniedCommandsAreRefusedWithMemcachedsNotPermittedStatus() throws Exception {
+    try (McmuxHarness denying =
+            McmuxHarness.inFrontOf(nodes.get(0).port(), pki.caFile())
+                .set("mcmux.upstream.deny-commands", "flush_all,set")
+                .start();
+        Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", denying.port()), 5000);
+      s.setSoTimeout(20_000);
+      List<BinaryPackets.Packet> answer =
+          exchange(
+              s,
+              concat(
+                  bare(0x08, 1),
+                  store(0x11, "d", 0, 0, "v", 2, 0),
+                  store(0x02, "deny:add", 0, 0, "v", 3, 0),
+                  keyed(0x04, "deny:add", 4),
+                  bare(0x0a, 5)),
+              5);
+      List<String> got = new ArrayList<>();
+      for (BinaryPackets.Packet p : answer) {
+        got.add(p.describe().replaceAll(" cas=\\d+", ""));
+      }
+      assertEquals(
+          List.of(
+              "op=08 status=20 opaque=1 extras= key= value=flush_all is denied by mcmux"
+                  + " configuration",
+              "op=11 status=20 opaque=2 extras= key= value=set is denied by mcmux configuration",
+              "op=02 status=00 opaque=3 extras= key= value=",
+              "op=04 status=00 opaque=4 extras= key= value=",
+              "op=0a status=00 opaque=5 extras= key= value="),
+          got);
+    }
+  }
 }
