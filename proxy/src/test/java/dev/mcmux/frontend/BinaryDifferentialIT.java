@@ -54,6 +54,8 @@ import org.junit.jupiter.api.io.TempDir;
  *   <tr><th>case</th><th>memcached</th><th>mcmux</th></tr>
  *   <tr><td>{@code stat}</td><td>its own figures</td><td>the same statistic names; bare
  *       {@code stat} summed over nodes; values differ (pid, uptime, connections)</td></tr>
+ *   <tr><td>TLS statistics and settings ({@code ssl_*})</td><td>none (plain)</td><td>the TLS
+ *       upstream's</td></tr>
  *   <tr><td>{@code stat reset}, {@code stat detail ...}</td><td>runs them</td><td>"Not found"
  *       (would change a shared server)</td></tr>
  *   <tr><td>CAS values</td><td>per server</td><td>the node's CAS; with several nodes CAS values of
@@ -66,6 +68,8 @@ import org.junit.jupiter.api.io.TempDir;
  *       "Invalid arguments" (base64 in a meta token cannot hold it)</td></tr>
  *   <tr><td>no upstream answer (connection lost, timeout)</td><td>-</td><td>status 0x86
  *       "temporary failure" with the reason</td></tr>
+ *   <tr><td>a command in {@code upstream.deny-commands}</td><td>runs it</td><td>status 0x20
+ *       with mcmux's reason</td></tr>
  *   <tr><td>add/replace/append whose value memcached rejects as too large (between its own limit
  *       and item_size_max)</td><td>old value kept</td><td>old value unlinked (meta's
  *       behaviour)</td></tr>
