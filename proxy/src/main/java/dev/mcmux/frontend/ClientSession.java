@@ -6,6 +6,12 @@ import dev.mcmux.protocol.AsciiRequest;
 import dev.mcmux.protocol.AsciiRequestDecoder;
 import dev.mcmux.protocol.AsciiRequestEncoder;
 import dev.mcmux.protocol.AsciiResponseFramer;
+import dev.mcmux.protocol.BinaryDecodeResult;
+import dev.mcmux.protocol.BinaryMeta;
+import dev.mcmux.protocol.BinaryProtocol;
+import dev.mcmux.protocol.BinaryRequest;
+import dev.mcmux.protocol.BinaryRequestDecoder;
+import dev.mcmux.protocol.BinaryResponses;
 import dev.mcmux.protocol.Command;
 import dev.mcmux.protocol.DecodeResult;
 import dev.mcmux.protocol.MetaRequest;
@@ -58,6 +64,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   private final LoopContext loop;
   private boolean closeWhenIdle;
   private final AsciiRequestDecoder decoder;
+
+  /** Set when the client's first byte is the binary magic: memcached then serves it as binary. */
+  private BinaryRequestDecoder binaryDecoder;
+
   private final ArrayDeque<Slot> slots = new ArrayDeque<>();
   private ChannelHandlerContext ctx;
   private ByteBuf cumulation;
@@ -144,12 +154,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     metrics.bytes(ProxyMetrics.Direction.CLIENT_IN, in.readableBytes());
     if (!sawFirstByte && in.isReadable()) {
       sawFirstByte = true;
-      if (in.getByte(in.readerIndex()) == (byte) 0x80) {
-        // memcached would switch this connection to the binary protocol, which mcmux does not
-        // speak yet; read as text, a binary value could run as commands on the shared cache.
-        in.release();
-        closeNow(CloseReason.UNSUPPORTED_PROTOCOL);
-        return;
+      if (in.getByte(in.readerIndex()) == BinaryProtocol.REQUEST_MAGIC) {
+        // As memcached does: the first byte decides the protocol for the whole connection.
+        binaryDecoder = new BinaryRequestDecoder(itemSizeMax());
       }
     }
     cumulation =
@@ -180,6 +187,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   private void decodeAvailable() {
     // The server's item_size_max may be learned after this client connected.
     decoder.maxValueBytes(itemSizeMax());
+    if (binaryDecoder != null) {
+      binaryDecoder.maxValueBytes(itemSizeMax());
+    }
     boolean progressed = false;
     boolean atLimit = false;
     while (!stopDecoding && !closed && cumulation != null && cumulation.isReadable()) {
@@ -193,6 +203,15 @@ final class ClientSession extends ChannelInboundHandlerAdapter
           }
         }
         break;
+      }
+      if (binaryDecoder != null) {
+        BinaryDecodeResult binary = binaryDecoder.decode(cumulation);
+        if (binary instanceof BinaryDecodeResult.NeedMore) {
+          break;
+        }
+        progressed = true;
+        handleBinary(binary);
+        continue;
       }
       DecodeResult result = decoder.decode(cumulation);
       if (result instanceof DecodeResult.NeedMore) {
@@ -716,7 +735,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter
         release(s);
         if (s.failed) {
           result = ProxyMetrics.Result.FAILED;
-        } else if (AsciiResponseFramer.isErrorLine(r, r.readerIndex(), r.readableBytes())) {
+        } else if (binaryDecoder != null
+            ? BinaryResponses.isError(r)
+            : AsciiResponseFramer.isErrorLine(r, r.readerIndex(), r.readableBytes())) {
           result = ProxyMetrics.Result.ERROR;
         }
         metrics.bytes(ProxyMetrics.Direction.CLIENT_OUT, r.readableBytes());
@@ -844,6 +865,375 @@ final class ClientSession extends ChannelInboundHandlerAdapter
         && reason != CloseReason.CLIENT_EOF
         && reason != CloseReason.SHUTDOWN) {
       ctx.close();
+    }
+  }
+
+  // ---- Binary protocol: each keyed request becomes one meta request upstream (BinaryMeta). ----
+
+  private void handleBinary(BinaryDecodeResult result) {
+    if (result instanceof BinaryDecodeResult.Request q) {
+      handleBinaryRequest(q.request());
+    } else if (result instanceof BinaryDecodeResult.LocalReply l) {
+      if (l.deleteKeyFirst() != null) {
+        binaryDeleteThenReply(l.deleteKeyFirst(), l.reply());
+      } else {
+        local(l.reply(), false, null);
+      }
+    } else if (result instanceof BinaryDecodeResult.Close c) {
+      local(c.reply(), true, null);
+    }
+  }
+
+  private void handleBinaryRequest(BinaryRequest r) {
+    int op = r.opcode();
+    Command asAscii = binaryMetricCommand(r.loudOpcode());
+    byte[] denied = asAscii == null ? null : shared.deniedReply(asAscii);
+    if (denied != null) {
+      r.release();
+      // memcached's status for a command it does not permit (a flush under -F), with mcmux's
+      // reason.
+      String reason = new String(denied, StandardCharsets.US_ASCII).strip();
+      local(
+          BinaryResponses.withStatus(
+              op,
+              r.opaque(),
+              BinaryProtocol.AUTH_ERROR,
+              reason.substring(reason.indexOf(' ') + 1).getBytes(StandardCharsets.US_ASCII)),
+          false,
+          asAscii);
+      return;
+    }
+    switch (r.loudOpcode()) {
+      case BinaryProtocol.NOOP ->
+          // A barrier: its slot is answered only after every earlier slot went out.
+          local(BinaryResponses.empty(op, r.opaque(), 0), false, null);
+      case BinaryProtocol.VERSION ->
+          local(
+              BinaryResponses.withBody(
+                  op,
+                  r.opaque(),
+                  new byte[0],
+                  loop.view().nodes().get(0).version().getBytes(StandardCharsets.US_ASCII)),
+              false,
+              Command.VERSION);
+      case BinaryProtocol.QUIT ->
+          local(
+              r.quiet() ? new byte[0] : BinaryResponses.empty(op, r.opaque(), 0),
+              true,
+              Command.QUIT);
+      case BinaryProtocol.FLUSH -> binaryFlush(r);
+      case BinaryProtocol.STAT -> binaryStat(r);
+      default -> forwardBinary(r);
+    }
+  }
+
+  private static Command binaryMetricCommand(int loudOpcode) {
+    return switch (loudOpcode) {
+      case BinaryProtocol.GET, BinaryProtocol.GETK -> Command.GET;
+      case BinaryProtocol.GAT, BinaryProtocol.GATK -> Command.GAT;
+      case BinaryProtocol.TOUCH -> Command.TOUCH;
+      case BinaryProtocol.SET -> Command.SET;
+      case BinaryProtocol.ADD -> Command.ADD;
+      case BinaryProtocol.REPLACE -> Command.REPLACE;
+      case BinaryProtocol.APPEND -> Command.APPEND;
+      case BinaryProtocol.PREPEND -> Command.PREPEND;
+      case BinaryProtocol.DELETE -> Command.DELETE;
+      case BinaryProtocol.INCREMENT -> Command.INCR;
+      case BinaryProtocol.DECREMENT -> Command.DECR;
+      case BinaryProtocol.FLUSH -> Command.FLUSH_ALL;
+      case BinaryProtocol.STAT -> Command.STATS;
+      default -> null;
+    };
+  }
+
+  private void forwardBinary(BinaryRequest r) {
+    Command metric = binaryMetricCommand(r.loudOpcode());
+    MetaRequest meta;
+    try {
+      meta = BinaryMeta.toMeta(r);
+    } catch (IllegalArgumentException e) {
+      // A key with separator bytes too long for base64 within memcached's 250-byte token.
+      local(BinaryResponses.error(r.opcode(), r.opaque(), BinaryProtocol.EINVAL), false, metric);
+      return;
+    }
+    int target = loop.target(r.key());
+    if (LoopContext.redirected(target)) {
+      MetaRequest capped = meta.withExpiryCap(loop::capTtl);
+      // No room for the capping token: the request goes to its own (down) node and fails fast.
+      target = capped == null ? LoopContext.node(target) << 1 : target;
+      meta = capped == null ? meta : capped;
+    }
+    UpstreamConnection conn = upstreamFor(loop.pool(LoopContext.node(target)));
+    if (conn == null) {
+      meta.release();
+      local(BinaryMeta.failure(r.opcode(), r.opaque(), NO_UPSTREAM_TEXT), false, metric).failed =
+          true;
+      return;
+    }
+    BinarySlot slot = new BinarySlot(r, metric);
+    slots.addLast(slot);
+    sent(conn);
+    conn.writeMeta(meta, slot);
+  }
+
+  /** Like {@link #deleteThenReply}, for a binary set over the size limit. */
+  private void binaryDeleteThenReply(byte[] key, byte[] reply) {
+    UpstreamConnection conn = upstreamFor(loop.pool(LoopContext.node(loop.target(key))));
+    MetaRequest delete;
+    try {
+      delete = MetaRequest.of(Command.MD, key, BinaryMeta.needsBase64(key), List.of(), null);
+    } catch (IllegalArgumentException e) {
+      delete = null;
+    }
+    if (conn == null || delete == null) {
+      local(reply, false, Command.SET);
+      return;
+    }
+    Slot slot = new ReplyAfterSlot(reply, ResponseShape.META, Command.SET);
+    slots.addLast(slot);
+    sent(conn);
+    conn.writeMeta(delete, slot);
+  }
+
+  /** Binary flush: {@code flush_all [delay]} to every node, answered once all have answered. */
+  private void binaryFlush(BinaryRequest r) {
+    ClusterView view = loop.view();
+    BinaryFlushSlot slot = new BinaryFlushSlot(r, view.size());
+    slots.addLast(slot);
+    String line =
+        r.hasExptime() && r.exptime() != 0
+            // Binary delays are unsigned; the ASCII command reads a signed 32-bit number.
+            ? "flush_all " + (r.exptime() < 0 ? Integer.MAX_VALUE : r.exptime()) + "\r\n"
+            : "flush_all\r\n";
+    for (int n = 0; n < view.size(); n++) {
+      BinaryFlushPart part = new BinaryFlushPart(slot);
+      UpstreamConnection conn = upstreamFor(loop.pool(n));
+      if (conn == null) {
+        part.onFailure(NO_UPSTREAM_TEXT);
+      } else {
+        conn.write(Unpooled.copiedBuffer(line, StandardCharsets.US_ASCII), part, false);
+        sent(conn);
+      }
+    }
+  }
+
+  /**
+   * Binary stat: bare, summed over every node as ASCII {@code stats} is; a group asked of the first
+   * node; answered as one packet per statistic and an empty packet.
+   */
+  private void binaryStat(BinaryRequest r) {
+    String group = new String(r.key(), StandardCharsets.ISO_8859_1);
+    if (group.equals("mcmux")) {
+      local(
+          toArray(
+              BinaryMeta.statPackets(
+                  Unpooled.wrappedBuffer(shared.ownStats(loop.view())),
+                  r.opcode(),
+                  r.opaque(),
+                  ctx.alloc())),
+          false,
+          Command.STATS);
+      return;
+    }
+    if (!group.isEmpty() && !statsArgumentAllowed(group.getBytes(StandardCharsets.ISO_8859_1))) {
+      // memcached's answer to a group it does not know; mcmux refuses reset and detail too.
+      local(
+          BinaryResponses.error(r.opcode(), r.opaque(), BinaryProtocol.KEY_ENOENT),
+          false,
+          Command.STATS);
+      return;
+    }
+    ClusterView view = loop.view();
+    int nodes = group.isEmpty() ? view.size() : 1;
+    BinaryStatsSlot slot = new BinaryStatsSlot(r, nodes);
+    slots.addLast(slot);
+    String line = group.isEmpty() ? "stats\r\n" : "stats " + group + "\r\n";
+    for (int n = 0; n < nodes; n++) {
+      BinaryStatsPart part = new BinaryStatsPart(slot);
+      UpstreamConnection conn = upstreamFor(loop.pool(n));
+      if (conn == null) {
+        part.onFailure(NO_UPSTREAM_TEXT);
+      } else {
+        conn.write(Unpooled.copiedBuffer(line, StandardCharsets.US_ASCII), part, false);
+        sent(conn);
+      }
+    }
+  }
+
+  private static byte[] toArray(ByteBuf b) {
+    byte[] a = new byte[b.readableBytes()];
+    b.readBytes(a);
+    b.release();
+    return a;
+  }
+
+  private static final String NO_UPSTREAM_TEXT = "SERVER_ERROR no upstream connection available";
+
+  /** The slot of one keyed binary request, answered from its meta response. */
+  private final class BinarySlot extends Slot {
+    final BinaryRequest request;
+
+    BinarySlot(BinaryRequest request, Command metric) {
+      super(ResponseShape.META, metric, false);
+      this.request = request;
+    }
+
+    @Override
+    protected void onResponse(ByteBuf frame) {
+      answered(connection());
+      ByteBuf packet;
+      try {
+        packet = BinaryMeta.fromMeta(request, MetaResponse.parse(frame), ctx.alloc());
+      } catch (IllegalArgumentException e) {
+        packet =
+            Unpooled.wrappedBuffer(
+                BinaryMeta.failure(request.opcode(), request.opaque(), e.getMessage()));
+      } finally {
+        frame.release();
+      }
+      if (packet == null) {
+        completeSilently();
+      } else {
+        accept(this, packet);
+      }
+    }
+
+    @Override
+    protected void onFailure(String errorLine) {
+      answered(connection());
+      failed = true;
+      accept(
+          this,
+          Unpooled.wrappedBuffer(
+              BinaryMeta.failure(request.opcode(), request.opaque(), errorLine)));
+    }
+  }
+
+  /** The client's slot for a binary flush sent to every node. */
+  private final class BinaryFlushSlot extends Slot {
+    final BinaryRequest request;
+    final int parts;
+    int completed;
+    String firstOther;
+
+    BinaryFlushSlot(BinaryRequest request, int parts) {
+      super(ResponseShape.LINE, Command.FLUSH_ALL, false);
+      this.request = request;
+      this.parts = parts;
+    }
+
+    void partDone(String line, boolean upstreamFailed) {
+      if (!line.equals("OK") && firstOther == null) {
+        firstOther = line;
+        failed |= upstreamFailed;
+      }
+      if (++completed < parts) {
+        return;
+      }
+      byte[] answer;
+      if (firstOther == null) {
+        answer =
+            request.quiet() ? null : BinaryResponses.empty(request.opcode(), request.opaque(), 0);
+      } else if (firstOther.startsWith("CLIENT_ERROR flush_all not allowed")) {
+        // memcached started with -F answers a binary flush with an auth error.
+        answer =
+            BinaryResponses.error(request.opcode(), request.opaque(), BinaryProtocol.AUTH_ERROR);
+      } else {
+        answer = BinaryMeta.failure(request.opcode(), request.opaque(), firstOther);
+      }
+      if (closed || answer == null) {
+        completeSilently();
+        return;
+      }
+      accept(this, Unpooled.wrappedBuffer(answer));
+    }
+  }
+
+  /** One node's part of a binary flush. */
+  private final class BinaryFlushPart extends PendingRequest {
+    final BinaryFlushSlot owner;
+
+    BinaryFlushPart(BinaryFlushSlot owner) {
+      super(ResponseShape.LINE);
+      this.owner = owner;
+    }
+
+    @Override
+    protected void onResponse(ByteBuf frame) {
+      answered(connection());
+      String line = frame.toString(StandardCharsets.US_ASCII).strip();
+      frame.release();
+      owner.partDone(line, false);
+    }
+
+    @Override
+    protected void onFailure(String errorLine) {
+      answered(connection());
+      owner.partDone(errorLine.strip(), true);
+    }
+  }
+
+  /** The client's slot for a binary stat; several nodes' answers are summed. */
+  private final class BinaryStatsSlot extends Slot {
+    final BinaryRequest request;
+    final List<ByteBuf> answers = new java.util.ArrayList<>();
+    final int parts;
+    int completed;
+
+    BinaryStatsSlot(BinaryRequest request, int parts) {
+      super(ResponseShape.STATS, Command.STATS, false);
+      this.request = request;
+      this.parts = parts;
+    }
+
+    void partDone(ByteBuf frame) {
+      if (frame != null) {
+        answers.add(frame);
+      }
+      if (++completed < parts) {
+        return;
+      }
+      ByteBuf text;
+      if (answers.isEmpty()) {
+        text = Unpooled.copiedBuffer(NO_UPSTREAM_TEXT + "\r\n", StandardCharsets.US_ASCII);
+      } else if (answers.size() == 1) {
+        text = answers.get(0);
+        answers.clear();
+      } else {
+        text = Unpooled.copiedBuffer(StatsMerger.merge(answers), StandardCharsets.US_ASCII);
+      }
+      answers.forEach(ByteBuf::release);
+      answers.clear();
+      ByteBuf packets =
+          BinaryMeta.statPackets(text, request.opcode(), request.opaque(), ctx.alloc());
+      text.release();
+      if (closed) {
+        packets.release();
+        return;
+      }
+      accept(this, packets);
+    }
+  }
+
+  /** One node's part of a binary stat; a node that cannot answer is left out. */
+  private final class BinaryStatsPart extends PendingRequest {
+    final BinaryStatsSlot owner;
+
+    BinaryStatsPart(BinaryStatsSlot owner) {
+      super(ResponseShape.STATS);
+      this.owner = owner;
+    }
+
+    @Override
+    protected void onResponse(ByteBuf frame) {
+      answered(connection());
+      owner.partDone(frame);
+    }
+
+    @Override
+    protected void onFailure(String errorLine) {
+      answered(connection());
+      owner.partDone(null);
     }
   }
 

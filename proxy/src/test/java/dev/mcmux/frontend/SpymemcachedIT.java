@@ -77,20 +77,30 @@ class SpymemcachedIT {
   @Test
   void fiftyThreadsOfMixedOperationsAllSeeTheirOwnValues() throws Exception {
     List<MemcachedClient> clients = new ArrayList<>();
-    ExecutorService pool = Executors.newFixedThreadPool(THREADS);
+    for (int i = 0; i < CLIENTS; i++) {
+      clients.add(
+          new MemcachedClient(
+              new PatientConnectionFactory(),
+              List.of(new InetSocketAddress("127.0.0.1", mcmux.port()))));
+    }
+    runWorkload(clients, THREADS, OPS_PER_THREAD);
+  }
+
+  /**
+   * Runs {@code threads} workers, each on one of {@code clients} (shut down at the end), and fails
+   * on any mismatch; shared with {@link SpymemcachedBinaryIT}.
+   */
+  static void runWorkload(List<MemcachedClient> clients, int threads, int opsPerThread)
+      throws Exception {
+    ExecutorService pool = Executors.newFixedThreadPool(threads);
     ConcurrentLinkedQueue<String> problems = new ConcurrentLinkedQueue<>();
     AtomicLong operations = new AtomicLong();
     try {
-      for (int i = 0; i < CLIENTS; i++) {
-        clients.add(
-            new MemcachedClient(
-                new PatientConnectionFactory(),
-                List.of(new InetSocketAddress("127.0.0.1", mcmux.port()))));
-      }
       CountDownLatch go = new CountDownLatch(1);
       List<Future<?>> workers = new ArrayList<>();
-      for (int t = 0; t < THREADS; t++) {
-        Worker w = new Worker(t, clients.get(t % CLIENTS), problems, operations);
+      for (int t = 0; t < threads; t++) {
+        Worker w =
+            new Worker(t, clients.get(t % clients.size()), problems, operations, opsPerThread);
         workers.add(
             pool.submit(
                 () -> {
@@ -115,11 +125,11 @@ class SpymemcachedIT {
             problems.size()
                 + " mismatches or errors, the first ones:\n"
                 + String.join("\n", problems.stream().limit(20).toList()));
-    assertEquals((long) THREADS * OPS_PER_THREAD, operations.get());
+    assertEquals((long) threads * opsPerThread, operations.get());
   }
 
   /** spymemcached's defaults except a longer operation timeout, for a busy 2-core build box. */
-  private static final class PatientConnectionFactory extends DefaultConnectionFactory {
+  static final class PatientConnectionFactory extends DefaultConnectionFactory {
     @Override
     public long getOperationTimeout() {
       return TimeUnit.SECONDS.toMillis(15);
@@ -169,6 +179,7 @@ class SpymemcachedIT {
     private final ConcurrentLinkedQueue<String> problems;
     private final AtomicLong operations;
     private final Random random;
+    private final int opsPerThread;
     private final Map<String, String> expected = new HashMap<>();
     private final String counterKey;
     private long counter;
@@ -178,8 +189,10 @@ class SpymemcachedIT {
         int id,
         MemcachedClient client,
         ConcurrentLinkedQueue<String> problems,
-        AtomicLong operations) {
+        AtomicLong operations,
+        int opsPerThread) {
       this.id = id;
+      this.opsPerThread = opsPerThread;
       this.client = client;
       this.problems = problems;
       this.operations = operations;
@@ -198,7 +211,7 @@ class SpymemcachedIT {
         problem("setup", e);
         return;
       }
-      for (int i = 0; i < OPS_PER_THREAD; i++) {
+      for (int i = 0; i < opsPerThread; i++) {
         seq++;
         try {
           step(random.nextInt(100));
