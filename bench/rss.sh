@@ -3,6 +3,7 @@
 #
 #   bench/rss.sh                                   the default JVM options (MCMUX_JVM_OPTS below)
 #   bench/rss.sh "-Xmx64m" "-Xmx64m -Xss256k"      one row per set of JVM options, same memcached
+#   bench/rss.sh "MALLOC_ARENA_MAX=2 -Xmx64m"      leading NAME=VALUE words go to the environment
 #   IDLE_CLIENTS=2000 bench/rss.sh                 fewer clients (a short open-files limit)
 #   NMT=1 bench/rss.sh                             also keep the JVM's native memory summaries
 #
@@ -24,7 +25,7 @@ log() { printf '%s rss: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'rss.sh: %s\n' "$*" >&2; exit 1; }
 
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
-  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 VARIANTS=("$@")
@@ -171,11 +172,19 @@ ROWS=()
 n=0
 for opts in "${VARIANTS[@]}"; do
   n=$((n + 1))
-  read -r -a jvm <<<"$opts"
+  read -r -a words <<<"$opts"
+  envs=() jvm=()
+  for w in "${words[@]}"; do
+    if ((${#jvm[@]} == 0)) && [[ $w =~ ^[A-Z_][A-Z0-9_]*= ]]; then
+      envs+=("$w")
+    else
+      jvm+=("$w")
+    fi
+  done
   ((NMT == 0)) || jvm+=(-XX:NativeMemoryTracking=summary)
   read -r -a p <<<"$(free_ports 2)"
   mlog=$WORK/mcmux-$n.log
-  java "${jvm[@]}" "-Dio.netty.native.workdir=$WORK" -jar "$JAR" run \
+  env "${envs[@]}" java "${jvm[@]}" "-Dio.netty.native.workdir=$WORK" -jar "$JAR" run \
     --listen "127.0.0.1:${p[0]}" --admin-listen "127.0.0.1:${p[1]}" \
     --upstream "localhost:$MC_PORT" --ca-file "$WORK/ca.pem" >"$mlog" 2>&1 &
   pid=$!
