@@ -13,6 +13,7 @@ import dev.mcmux.protocol.ResponseShape;
 import dev.mcmux.protocol.StatsMerger;
 import dev.mcmux.routing.ClusterView;
 import dev.mcmux.upstream.PendingRequest;
+import dev.mcmux.upstream.ResponseCopy;
 import dev.mcmux.upstream.UpstreamConnection;
 import dev.mcmux.upstream.UpstreamPool;
 import io.netty.buffer.ByteBuf;
@@ -577,9 +578,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   }
 
   private static int totalKeyBytes(AsciiRequest r) {
+    List<byte[]> keys = r.keys();
     int n = 0;
-    for (byte[] k : r.keys()) {
-      n += k.length + 1;
+    for (int i = 0; i < keys.size(); i++) { // no iterator object per request
+      n += keys.get(i).length + 1;
     }
     return n;
   }
@@ -613,10 +615,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       return;
     }
     if (frame.readableBytes() < COPY_BELOW) {
-      ByteBuf copy = ctx.alloc().buffer(frame.readableBytes());
-      copy.writeBytes(frame);
-      frame.release();
-      frame = copy;
+      frame = ResponseCopy.compact(ctx.alloc(), frame);
     }
     long bytes = frame.readableBytes();
     if (!shared.budget().tryAcquire(bytes)) {

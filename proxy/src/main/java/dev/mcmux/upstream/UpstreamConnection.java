@@ -169,7 +169,8 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
         ProxyMetrics.Direction.UPSTREAM_OUT, header.readableBytes() + value.readableBytes());
     channel.write(header, channel.voidPromise());
     channel.write(value, channel.voidPromise());
-    write(Unpooled.wrappedBuffer(CRLF), request, true);
+    // A pooled buffer, recycled on the event loop; a wrapped array would be a new object per set.
+    write(channel.alloc().ioBuffer(CRLF.length).writeBytes(CRLF), request, true);
   }
 
   private void scheduleFlush() {
