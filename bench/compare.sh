@@ -21,8 +21,9 @@ WORKLOADS=${WORKLOADS:-50x1 4x16 cpr8}
 TARGETS=${TARGETS:-plain tls stunnel haproxy nutcracker-stunnel mcmux}
 IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
 JAR=${JAR:-$ROOT/proxy/target/mcmux.jar}
-SIDECAR_JVM_OPTS=${SIDECAR_JVM_OPTS:--XX:+UseSerialGC -Xmx128m -Xss256k -XX:MaxDirectMemorySize=64m -XX:-UsePerfData}
+SIDECAR_JVM_OPTS=${SIDECAR_JVM_OPTS:--XX:+UseSerialGC -Xms8m -Xmx128m -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 -Xss256k -XX:MaxDirectMemorySize=64m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData}
 BENCH_JVM_OPTS=${BENCH_JVM_OPTS:--XX:-UsePerfData}
+SIDECAR_MALLOC_ARENA_MAX=${SIDECAR_MALLOC_ARENA_MAX:-2}
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 OUT=${OUT:-$ROOT/bench/results/compare-$STAMP.md}
 KEEP_WORKDIR=${KEEP_WORKDIR:-0}
@@ -37,7 +38,7 @@ Environment (defaults in brackets):
   TARGETS [plain tls stunnel haproxy nutcracker-stunnel mcmux]
   SERVER_CPU [0]  CLIENT_CPU [1]    cores for memcached, and for the bench + proxies
   IDLE_CLIENTS [10000]              idle client connections held against mcmux (0 skips)
-  JAR [proxy/target/mcmux.jar]  SIDECAR_JVM_OPTS  BENCH_JVM_OPTS  OUT  KEEP_WORKDIR=1
+  JAR [proxy/target/mcmux.jar]  SIDECAR_JVM_OPTS  SIDECAR_MALLOC_ARENA_MAX [2]  BENCH_JVM_OPTS  OUT  KEEP_WORKDIR=1
 EOF
 }
 
@@ -270,7 +271,7 @@ EOF
 }
 
 start_mcmux() { # name, listen port, admin port, memcached port; sets LAST_PID
-  start "$CLIENT_CPU" "$WORK/$1.log" java "${SIDECAR_JVM[@]}" "-Dio.netty.native.workdir=$WORK" \
+  start "$CLIENT_CPU" "$WORK/$1.log" env "MALLOC_ARENA_MAX=$SIDECAR_MALLOC_ARENA_MAX" java "${SIDECAR_JVM[@]}" "-Dio.netty.native.workdir=$WORK" \
     -jar "$JAR" run --listen "127.0.0.1:$2" --admin-listen "127.0.0.1:$3" \
     --upstream "localhost:$4" --ca-file "$CA"
   local pid=$LAST_PID i
@@ -476,7 +477,7 @@ EOF
     cat <<EOF
 ## mcmux resident memory
 
-mcmux alone on core $CLIENT_CPU, JVM options \`$SIDECAR_JVM_OPTS\`, one upstream node (TLS).
+mcmux alone on core $CLIENT_CPU, JVM options \`$SIDECAR_JVM_OPTS\`, MALLOC_ARENA_MAX=$SIDECAR_MALLOC_ARENA_MAX, one upstream node (TLS).
 
 | state | RSS (MiB) |
 |:------|----------:|

@@ -8,18 +8,20 @@
 #   NMT=1 bench/rss.sh                             also keep the JVM's native memory summaries
 #
 # Starts one TLS memcached (certificates made for this run), then for each set of JVM options a
-# fresh mcmux in front of it, and reads VmRSS from /proc: idle after /readyz, holding IDLE_CLIENTS
-# idle clients, after one `version` request on each, and the peak (VmHWM). Prints a markdown table.
+# fresh mcmux in front of it, and reads VmRSS from /proc SETTLE seconds after each step: idle after
+# /readyz, holding IDLE_CLIENTS idle clients, after one `version` request on each; and the peak
+# (VmHWM). Prints a markdown table.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
-SETTLE=${SETTLE:-5}
+SETTLE=${SETTLE:-10}
 JAR=${JAR:-$ROOT/proxy/target/mcmux.jar}
 NMT=${NMT:-0}
 KEEP_WORKDIR=${KEEP_WORKDIR:-0}
-# What deploy/systemd/mcmux.default, the Dockerfile and the chart set (docs/deployment.md).
-MCMUX_JVM_OPTS=${MCMUX_JVM_OPTS:--XX:+UseSerialGC -Xms8m -Xmx96m -Xss256k -XX:MaxDirectMemorySize=64m -XX:ReservedCodeCacheSize=32m -XX:MaxMetaspaceSize=64m -XX:-UsePerfData}
+# What deploy/systemd/mcmux.service sets (the image and the chart differ only in sizing the heap
+# from the memory limit); docs/deployment.md explains each option.
+MCMUX_JVM_OPTS=${MCMUX_JVM_OPTS:-MALLOC_ARENA_MAX=2 -XX:+UseSerialGC -Xms8m -Xmx128m -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 -Xss256k -XX:MaxDirectMemorySize=64m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData}
 
 log() { printf '%s rss: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'rss.sh: %s\n' "$*" >&2; exit 1; }
@@ -75,8 +77,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-kib_field() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 wait_listen() { # pid, port, log
   local i
@@ -88,17 +88,7 @@ wait_listen() { # pid, port, log
   die "nothing listens on $2 after 30 s (log: $3)"
 }
 
-(
-  cd "$WORK"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=mcmux-rss-ca \
-    -keyout ca.key -out ca.pem \
-    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
-  openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr
-  printf '%s\n' 'subjectAltName = DNS:localhost, IP:127.0.0.1' 'basicConstraints = CA:FALSE' \
-    'keyUsage = critical, digitalSignature, keyEncipherment' 'extendedKeyUsage = serverAuth' >server.ext
-  openssl x509 -req -days 2 -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-    -extfile server.ext -out server.pem
-) >"$WORK/openssl.log" 2>&1 || { cat "$WORK/openssl.log" >&2; die "could not make certificates"; }
+make_certs "$WORK" || die "could not make certificates"
 
 MC_USER=()
 ((EUID != 0)) || MC_USER=(-u root)
