@@ -45,7 +45,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     implements UpstreamConnection.ResponseSink {
 
   /** Responses shorter than this are copied so they never pin a large upstream buffer. */
-  private static final int COPY_BELOW = 16 * 1024;
+  private static final int COPY_BELOW = ResponseCopy.COPY_BELOW;
 
   private static final byte[] END = "END\r\n".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] NO_UPSTREAM =

@@ -274,7 +274,10 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       pending.pollFirst();
       metrics.pendingDelta(-1);
       pool.node().inFlightDelta(-1);
-      ByteBuf frame = cumulation.readRetainedSlice(len);
+      ByteBuf frame =
+          len < ResponseCopy.COPY_BELOW
+              ? ResponseCopy.readCopy(channel.alloc(), cumulation, len)
+              : cumulation.readRetainedSlice(len);
       if (pending.isEmpty()) {
         nudged = false;
       }
