@@ -21,7 +21,7 @@ WORKLOADS=${WORKLOADS:-50x1 4x16 cpr8}
 TARGETS=${TARGETS:-plain tls stunnel haproxy nutcracker-stunnel mcmux}
 IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
 JAR=${JAR:-$ROOT/proxy/target/mcmux.jar}
-SIDECAR_JVM_OPTS=${SIDECAR_JVM_OPTS:--XX:+UseSerialGC -Xms8m -Xmx128m -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 -Xss256k -XX:MaxDirectMemorySize=64m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData}
+SIDECAR_JVM_OPTS=${SIDECAR_JVM_OPTS:--XX:+UseSerialGC -Xms16m -Xmx128m -Xmn8m -Xss256k -XX:MaxDirectMemorySize=64m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData}
 BENCH_JVM_OPTS=${BENCH_JVM_OPTS:--XX:-UsePerfData}
 SIDECAR_MALLOC_ARENA_MAX=${SIDECAR_MALLOC_ARENA_MAX:-2}
 STAMP=$(date +%Y-%m-%d-%H%M%S)
