@@ -21,6 +21,7 @@ import dev.mcmux.protocol.ResponseShape;
 import dev.mcmux.protocol.StatsMerger;
 import dev.mcmux.routing.ClusterView;
 import dev.mcmux.upstream.PendingRequest;
+import dev.mcmux.upstream.ResponseCopy;
 import dev.mcmux.upstream.UpstreamConnection;
 import dev.mcmux.upstream.UpstreamPool;
 import io.netty.buffer.ByteBuf;
@@ -52,7 +53,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     implements UpstreamConnection.ResponseSink {
 
   /** Responses shorter than this are copied so they never pin a large upstream buffer. */
-  private static final int COPY_BELOW = 16 * 1024;
+  private static final int COPY_BELOW = ResponseCopy.COPY_BELOW;
 
   private static final byte[] END = "END\r\n".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] MN = "MN\r\n".getBytes(StandardCharsets.US_ASCII);
@@ -657,9 +658,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   }
 
   private static int totalKeyBytes(AsciiRequest r) {
+    List<byte[]> keys = r.keys();
     int n = 0;
-    for (byte[] k : r.keys()) {
-      n += k.length + 1;
+    for (int i = 0; i < keys.size(); i++) { // no iterator object per request
+      n += keys.get(i).length + 1;
     }
     return n;
   }
@@ -693,10 +695,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       return;
     }
     if (frame.readableBytes() < COPY_BELOW) {
-      ByteBuf copy = ctx.alloc().buffer(frame.readableBytes());
-      copy.writeBytes(frame);
-      frame.release();
-      frame = copy;
+      frame = ResponseCopy.compact(ctx.alloc(), frame);
     }
     long bytes = frame.readableBytes();
     if (!shared.budget().tryAcquire(bytes)) {

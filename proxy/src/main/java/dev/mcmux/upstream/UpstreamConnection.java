@@ -177,7 +177,8 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
         ProxyMetrics.Direction.UPSTREAM_OUT, header.readableBytes() + value.readableBytes());
     channel.write(header, channel.voidPromise());
     channel.write(value, channel.voidPromise());
-    write(Unpooled.wrappedBuffer(CRLF), request, true);
+    // A pooled buffer, recycled on the event loop; a wrapped array would be a new object per set.
+    write(channel.alloc().ioBuffer(CRLF.length).writeBytes(CRLF), request, true);
   }
 
   /**
@@ -322,7 +323,10 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       pending.pollFirst();
       metrics.pendingDelta(-1);
       pool.node().inFlightDelta(-1);
-      ByteBuf frame = cumulation.readRetainedSlice(len);
+      ByteBuf frame =
+          len < ResponseCopy.COPY_BELOW
+              ? ResponseCopy.readCopy(channel.alloc(), cumulation, len)
+              : cumulation.readRetainedSlice(len);
       if (pending.isEmpty()) {
         nudged = false;
       }
