@@ -45,13 +45,15 @@ RUN groupadd --system --gid 10001 mcmux \
 COPY --from=jlink /opt/mcmux /opt/mcmux
 COPY --chmod=0755 deploy/docker/healthcheck.sh /opt/mcmux/bin/healthcheck
 COPY --chmod=0644 deploy/docker/mcmux.conf /etc/mcmux/mcmux.conf
-# JVM sizing for a sidecar (see docs/deployment.md). Keep C2: no -XX:TieredStopAtLevel, which
-# would cap the JIT at C1 and cost throughput for a slightly faster start.
+# JVM sizing for a sidecar (see docs/deployment.md and bench/rss.sh): a small young generation
+# and a heap that gives memory back, native memory trimmed every 5 s, two malloc arenas. Keep
+# C2: no -XX:TieredStopAtLevel, which would cap the JIT at C1 and cost throughput.
 # The root filesystem may be read-only: /tmp must then be a writable, *executable* mount
 # (Kubernetes emptyDir, or docker --tmpfs /tmp:rw,exec,...; Docker's tmpfs default is noexec),
 # because Netty unpacks its epoll and BoringSSL libraries there before loading them.
 # Replace the whole variable to change any of it; mcmux's own settings are MCMUX_* variables.
-ENV JAVA_TOOL_OPTIONS="-XX:+UseSerialGC -XX:MaxRAMPercentage=50 -Xss256k -XX:MaxDirectMemorySize=64m -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError -XX:ErrorFile=/tmp/mcmux-hs_err_%p.log -Dio.netty.native.workdir=/tmp/mcmux-native -Dio.netty.tmpdir=/tmp/mcmux-native"
+ENV MALLOC_ARENA_MAX=2
+ENV JAVA_TOOL_OPTIONS="-XX:+UseSerialGC -XX:MaxRAMPercentage=50 -Xms16m -Xmn8m -Xss256k -XX:MaxDirectMemorySize=64m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError -XX:ErrorFile=/tmp/mcmux-hs_err_%p.log -Dio.netty.native.workdir=/tmp/mcmux-native -Dio.netty.tmpdir=/tmp/mcmux-native"
 USER 10001:10001
 EXPOSE 11211 9180
 # bash's /dev/tcp: no curl or wget in the image, and a second JVM would take a second and tens

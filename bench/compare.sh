@@ -20,9 +20,12 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 WORKLOADS=${WORKLOADS:-50x1 4x16 cpr8}
 TARGETS=${TARGETS:-plain tls stunnel haproxy nutcracker-stunnel mcmux}
 IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
+# Seconds between a memory phase and its reading: mcmux gives freed native memory back every 5 s.
+MEM_SETTLE=${MEM_SETTLE:-10}
 JAR=${JAR:-$ROOT/proxy/target/mcmux.jar}
-SIDECAR_JVM_OPTS=${SIDECAR_JVM_OPTS:--XX:+UseSerialGC -Xmx128m -Xss256k -XX:MaxDirectMemorySize=64m -XX:-UsePerfData}
+SIDECAR_JVM_OPTS=${SIDECAR_JVM_OPTS:--XX:+UseSerialGC -Xms16m -Xmx128m -Xmn8m -Xss256k -XX:MaxDirectMemorySize=64m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData}
 BENCH_JVM_OPTS=${BENCH_JVM_OPTS:--XX:-UsePerfData}
+SIDECAR_MALLOC_ARENA_MAX=${SIDECAR_MALLOC_ARENA_MAX:-2}
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 OUT=${OUT:-$ROOT/bench/results/compare-$STAMP.md}
 KEEP_WORKDIR=${KEEP_WORKDIR:-0}
@@ -37,7 +40,8 @@ Environment (defaults in brackets):
   TARGETS [plain tls stunnel haproxy nutcracker-stunnel mcmux]
   SERVER_CPU [0]  CLIENT_CPU [1]    cores for memcached, and for the bench + proxies
   IDLE_CLIENTS [10000]              idle client connections held against mcmux (0 skips)
-  JAR [proxy/target/mcmux.jar]  SIDECAR_JVM_OPTS  BENCH_JVM_OPTS  OUT  KEEP_WORKDIR=1
+  MEM_SETTLE [10]                   seconds before each memory reading
+  JAR [proxy/target/mcmux.jar]  SIDECAR_JVM_OPTS  SIDECAR_MALLOC_ARENA_MAX [2]  BENCH_JVM_OPTS  OUT  KEEP_WORKDIR=1
 EOF
 }
 
@@ -270,7 +274,7 @@ EOF
 }
 
 start_mcmux() { # name, listen port, admin port, memcached port; sets LAST_PID
-  start "$CLIENT_CPU" "$WORK/$1.log" java "${SIDECAR_JVM[@]}" "-Dio.netty.native.workdir=$WORK" \
+  start "$CLIENT_CPU" "$WORK/$1.log" env "MALLOC_ARENA_MAX=$SIDECAR_MALLOC_ARENA_MAX" java "${SIDECAR_JVM[@]}" "-Dio.netty.native.workdir=$WORK" \
     -jar "$JAR" run --listen "127.0.0.1:$2" --admin-listen "127.0.0.1:$3" \
     --upstream "localhost:$4" --ca-file "$CA"
   local pid=$LAST_PID i
@@ -452,18 +456,18 @@ EOF
   read -r -a p <<<"$(free_ports 2)"
   start_mcmux mcmux-idle "${p[0]}" "${p[1]}" "${MC_PORT[mcmux]}"
   MCMUX_IDLE_PID=$LAST_PID
-  sleep 5
+  sleep "$MEM_SETTLE"
   RSS_IDLE=$(kib_field "$MCMUX_IDLE_PID" VmRSS)
   start "$CLIENT_CPU" "$WORK/hold.log" python3 "$WORK/hold.py" "${p[0]}" "$IDLE_CLIENTS" "$WORK/hold"
   HOLD_PID=$LAST_PID
   wait_step connected
   read -r held connect_secs connect_failures <"$WORK/hold/connected"
-  sleep 5
+  sleep "$MEM_SETTLE"
   RSS_HELD=$(kib_field "$MCMUX_IDLE_PID" VmRSS)
   touch "$WORK/hold/go-request"
   wait_step requested
   answered=$(<"$WORK/hold/requested")
-  sleep 5
+  sleep "$MEM_SETTLE"
   RSS_USED=$(kib_field "$MCMUX_IDLE_PID" VmRSS)
   touch "$WORK/hold/go-check"
   wait_step checked
@@ -476,13 +480,13 @@ EOF
     cat <<EOF
 ## mcmux resident memory
 
-mcmux alone on core $CLIENT_CPU, JVM options \`$SIDECAR_JVM_OPTS\`, one upstream node (TLS).
+mcmux alone on core $CLIENT_CPU, JVM options \`$SIDECAR_JVM_OPTS\`, MALLOC_ARENA_MAX=$SIDECAR_MALLOC_ARENA_MAX, one upstream node (TLS).
 
 | state | RSS (MiB) |
 |:------|----------:|
-| idle, 5 s after /readyz, before any load | $(mib "$RSS_IDLE") |
-| $held idle client connections open (5 s after the last connect) | $(mib "$RSS_HELD") |
-| the same connections after one \`version\` request each, idle again (5 s) | $(mib "$RSS_USED") |
+| idle, $MEM_SETTLE s after /readyz, before any load | $(mib "$RSS_IDLE") |
+| $held idle client connections open ($MEM_SETTLE s after the last connect) | $(mib "$RSS_HELD") |
+| the same connections after one \`version\` request each, idle again ($MEM_SETTLE s) | $(mib "$RSS_USED") |
 | peak (VmHWM) over this phase | $(mib "$HWM_IDLE") |
 
 - $held of $IDLE_CLIENTS connections opened in ${connect_secs} s (${connect_failures} connect retries); $answered answered \`version\`; $still_open still open at the end.

@@ -22,7 +22,7 @@ CONNECTIONS=${CONNECTIONS:-20}
 GET_RATIO=${GET_RATIO:-0.8}
 MAX_CONNECTION_AGE=${MAX_CONNECTION_AGE:-60s}
 JAR=${JAR:-$ROOT/proxy/target/mcmux.jar}
-SIDECAR_JVM_OPTS=${SIDECAR_JVM_OPTS:--XX:+UseSerialGC -Xmx128m -Dio.netty.leakDetection.level=paranoid}
+SIDECAR_JVM_OPTS=${SIDECAR_JVM_OPTS:--XX:+UseSerialGC -Xms16m -Xmx128m -Xmn8m -XX:TrimNativeHeapInterval=5000 -Dio.netty.leakDetection.level=paranoid}
 BENCH_JVM_OPTS=${BENCH_JVM_OPTS:--XX:-UsePerfData}
 STAMP=$(date -u +%Y-%m-%d-%H%M%S)
 OUT=${OUT:-$ROOT/bench/results/soak-$STAMP.md}
@@ -198,7 +198,7 @@ start_memcached
 # mcmux
 # ---------------------------------------------------------------------------------------------
 MCMUX_LOG=$WORK/mcmux.log
-MCMUX_UPSTREAM_MAX_CONNECTION_AGE=$MAX_CONNECTION_AGE \
+MCMUX_UPSTREAM_MAX_CONNECTION_AGE=$MAX_CONNECTION_AGE MALLOC_ARENA_MAX=2 \
   java "${SIDECAR_JVM[@]}" "-Dio.netty.native.workdir=$WORK" \
   -jar "$JAR" run --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" \
   --upstream "localhost:$MC_PORT" --ca-file "$CA" >"$MCMUX_LOG" 2>&1 &

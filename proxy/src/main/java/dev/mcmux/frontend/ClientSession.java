@@ -21,6 +21,7 @@ import dev.mcmux.protocol.ResponseShape;
 import dev.mcmux.protocol.StatsMerger;
 import dev.mcmux.routing.ClusterView;
 import dev.mcmux.upstream.PendingRequest;
+import dev.mcmux.upstream.ResponseCopy;
 import dev.mcmux.upstream.UpstreamConnection;
 import dev.mcmux.upstream.UpstreamPool;
 import io.netty.buffer.ByteBuf;
@@ -52,7 +53,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     implements UpstreamConnection.ResponseSink {
 
   /** Responses shorter than this are copied so they never pin a large upstream buffer. */
-  private static final int COPY_BELOW = 16 * 1024;
+  private static final int COPY_BELOW = ResponseCopy.COPY_BELOW;
 
   private static final byte[] END = "END\r\n".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] MN = "MN\r\n".getBytes(StandardCharsets.US_ASCII);
@@ -657,9 +658,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   }
 
   private static int totalKeyBytes(AsciiRequest r) {
+    List<byte[]> keys = r.keys();
     int n = 0;
-    for (byte[] k : r.keys()) {
-      n += k.length + 1;
+    for (int i = 0; i < keys.size(); i++) { // no iterator object per request
+      n += keys.get(i).length + 1;
     }
     return n;
   }
@@ -693,10 +695,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       return;
     }
     if (frame.readableBytes() < COPY_BELOW) {
-      ByteBuf copy = ctx.alloc().buffer(frame.readableBytes());
-      copy.writeBytes(frame);
-      frame.release();
-      frame = copy;
+      frame = ResponseCopy.compact(ctx.alloc(), frame);
     }
     long bytes = frame.readableBytes();
     if (!shared.budget().tryAcquire(bytes)) {
@@ -886,6 +885,23 @@ final class ClientSession extends ChannelInboundHandlerAdapter
 
   private void handleBinaryRequest(BinaryRequest r) {
     int op = r.opcode();
+    Command asAscii = binaryMetricCommand(r.loudOpcode());
+    byte[] denied = asAscii == null ? null : shared.deniedReply(asAscii);
+    if (denied != null) {
+      r.release();
+      // memcached's status for a command it does not permit (a flush under -F), with mcmux's
+      // reason.
+      String reason = new String(denied, StandardCharsets.US_ASCII).strip();
+      local(
+          BinaryResponses.withStatus(
+              op,
+              r.opaque(),
+              BinaryProtocol.AUTH_ERROR,
+              reason.substring(reason.indexOf(' ') + 1).getBytes(StandardCharsets.US_ASCII)),
+          false,
+          asAscii);
+      return;
+    }
     switch (r.loudOpcode()) {
       case BinaryProtocol.NOOP ->
           // A barrier: its slot is answered only after every earlier slot went out.
@@ -939,7 +955,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       local(BinaryResponses.error(r.opcode(), r.opaque(), BinaryProtocol.EINVAL), false, metric);
       return;
     }
-    UpstreamConnection conn = upstreamFor(loop.pool(loop.view().nodeFor(r.key())));
+    int target = loop.target(r.key());
+    if (LoopContext.redirected(target)) {
+      MetaRequest capped = meta.withExpiryCap(loop::capTtl);
+      // No room for the capping token: the request goes to its own (down) node and fails fast.
+      target = capped == null ? LoopContext.node(target) << 1 : target;
+      meta = capped == null ? meta : capped;
+    }
+    UpstreamConnection conn = upstreamFor(loop.pool(LoopContext.node(target)));
     if (conn == null) {
       meta.release();
       local(BinaryMeta.failure(r.opcode(), r.opaque(), NO_UPSTREAM_TEXT), false, metric).failed =
@@ -954,7 +977,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
 
   /** Like {@link #deleteThenReply}, for a binary set over the size limit. */
   private void binaryDeleteThenReply(byte[] key, byte[] reply) {
-    UpstreamConnection conn = upstreamFor(loop.pool(loop.view().nodeFor(key)));
+    UpstreamConnection conn = upstreamFor(loop.pool(LoopContext.node(loop.target(key))));
     MetaRequest delete;
     try {
       delete = MetaRequest.of(Command.MD, key, BinaryMeta.needsBase64(key), List.of(), null);

@@ -71,6 +71,8 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   private boolean nudged;
   private boolean draining;
   private ScheduledFuture<?> watchdog;
+  private long watchdogPeriodNanos;
+  private long lastCheckNanos;
   private final long openedAtNanos = System.nanoTime();
 
   /** Something that wants a flush once the current upstream read batch is processed. */
@@ -175,7 +177,8 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
         ProxyMetrics.Direction.UPSTREAM_OUT, header.readableBytes() + value.readableBytes());
     channel.write(header, channel.voidPromise());
     channel.write(value, channel.voidPromise());
-    write(Unpooled.wrappedBuffer(CRLF), request, true);
+    // A pooled buffer, recycled on the event loop; a wrapped array would be a new object per set.
+    write(channel.alloc().ioBuffer(CRLF.length).writeBytes(CRLF), request, true);
   }
 
   /**
@@ -238,6 +241,8 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
         Math.max(
             TimeUnit.MILLISECONDS.toNanos(10),
             Math.min(requestTimeoutNanos / 4, nudgeAfterNanos / 2));
+    watchdogPeriodNanos = period;
+    lastCheckNanos = System.nanoTime();
     watchdog =
         channel
             .eventLoop()
@@ -249,6 +254,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       return;
     }
     long now = System.nanoTime();
+    discountLoopStall(now);
     if (!pending.isEmpty()) {
       long waited = now - lastReadNanos;
       if (waited >= requestTimeoutNanos) {
@@ -261,6 +267,21 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       }
     } else if (now - lastWriteNanos >= keepaliveNanos) {
       probe();
+    }
+  }
+
+  /**
+   * A check that runs late means this event loop was busy (thousands of clients speaking at once, a
+   * long GC pause), and the node's answer may be sitting unread in the socket all that time. The
+   * part of the silence that falls in the stall is the loop's, not the node's: without this, a
+   * burst of clients made mcmux close a healthy connection and fail every request on it.
+   */
+  private void discountLoopStall(long now) {
+    long stallStart = lastCheckNanos + watchdogPeriodNanos;
+    lastCheckNanos = now;
+    long stalled = now - Math.max(stallStart, lastReadNanos);
+    if (stalled > 0) {
+      lastReadNanos += stalled;
     }
   }
 
@@ -302,7 +323,10 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
       pending.pollFirst();
       metrics.pendingDelta(-1);
       pool.node().inFlightDelta(-1);
-      ByteBuf frame = cumulation.readRetainedSlice(len);
+      ByteBuf frame =
+          len < ResponseCopy.COPY_BELOW
+              ? ResponseCopy.readCopy(channel.alloc(), cumulation, len)
+              : cumulation.readRetainedSlice(len);
       if (pending.isEmpty()) {
         nudged = false;
       }

@@ -177,4 +177,67 @@ class BinaryMultiGetIT {
           got);
     }
   }
+
+  @Test
+  void statIsSummedOverNodesAndEndsWithAnEmptyPacket() throws Exception {
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", mcmux.port()), 5000);
+      s.setSoTimeout(20_000);
+      ByteArrayOutputStream sets = new ByteArrayOutputStream();
+      for (int i = 0; i < 30; i++) {
+        sets.writeBytes(store(0x11, "stat:" + i, 0, 0, "v", i, 0));
+      }
+      sets.writeBytes(bare(0x0a, 1000));
+      exchange(s, sets.toByteArray(), 1000);
+      long sum = 0;
+      for (MemcachedProcess n : nodes) {
+        sum += Long.parseLong(n.stats().get("curr_items"));
+      }
+      List<BinaryPackets.Packet> answer = exchange(s, concat(keyed(0x10, "", 5), bare(0x0a, 6)), 6);
+      BinaryPackets.Packet end = answer.get(answer.size() - 2);
+      assertEquals("op=10 status=00 opaque=5 cas=0 extras= key= value=", end.describe());
+      String currItems = null;
+      for (BinaryPackets.Packet p : answer) {
+        if (new String(p.key(), java.nio.charset.StandardCharsets.US_ASCII).equals("curr_items")) {
+          currItems = new String(p.value(), java.nio.charset.StandardCharsets.US_ASCII);
+        }
+      }
+      assertEquals(Long.toString(sum), currItems);
+    }
+  }
+
+  @Test
+  void deniedCommandsAreRefusedWithMemcachedsNotPermittedStatus() throws Exception {
+    try (McmuxHarness denying =
+            McmuxHarness.inFrontOf(nodes.get(0).port(), pki.caFile())
+                .set("mcmux.upstream.deny-commands", "flush_all,set")
+                .start();
+        Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", denying.port()), 5000);
+      s.setSoTimeout(20_000);
+      List<BinaryPackets.Packet> answer =
+          exchange(
+              s,
+              concat(
+                  bare(0x08, 1),
+                  store(0x11, "d", 0, 0, "v", 2, 0),
+                  store(0x02, "deny:add", 0, 0, "v", 3, 0),
+                  keyed(0x04, "deny:add", 4),
+                  bare(0x0a, 5)),
+              5);
+      List<String> got = new ArrayList<>();
+      for (BinaryPackets.Packet p : answer) {
+        got.add(p.describe().replaceAll(" cas=\\d+", ""));
+      }
+      assertEquals(
+          List.of(
+              "op=08 status=20 opaque=1 extras= key= value=flush_all is denied by mcmux"
+                  + " configuration",
+              "op=11 status=20 opaque=2 extras= key= value=set is denied by mcmux configuration",
+              "op=02 status=00 opaque=3 extras= key= value=",
+              "op=04 status=00 opaque=4 extras= key= value=",
+              "op=0a status=00 opaque=5 extras= key= value="),
+          got);
+    }
+  }
 }

@@ -3,6 +3,10 @@ package dev.mcmux.frontend;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import dev.mcmux.routing.KeyPlacement;
 import dev.mcmux.routing.PlacementNode;
 import dev.mcmux.testing.Await;
@@ -11,16 +15,20 @@ import dev.mcmux.testing.McmuxHarness;
 import dev.mcmux.testing.MemcachedProcess;
 import dev.mcmux.testing.TestPki;
 import dev.mcmux.testing.TextClient;
+import dev.mcmux.upstream.UpstreamNode;
+import dev.mcmux.upstream.UpstreamPool;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
 
 /**
  * Faults of one node of three: frozen (SIGSTOP) and restarted with a certificate that no longer
@@ -122,6 +130,10 @@ class NodeFaultIT {
             c.send("get " + frozenKeys.get(1) + "\r\n");
             return c.readUntilEnd().startsWith("VALUE " + frozenKeys.get(1) + " ");
           });
+      // Recovered means every value of the thawed node is its own again, not just some answer.
+      for (String k : frozenKeys) {
+        assertServed(c, k);
+      }
       for (String k : liveKeys) {
         assertServed(c, k);
       }
@@ -132,17 +144,44 @@ class NodeFaultIT {
   void aNodeRestartedWithAForeignCertificateIsRefusedAndReported() throws Exception {
     List<String> victimKeys = keysOn(0, 2, "victim-");
     List<String> liveKeys = keysOn(2, 3, "fine-");
+    ListAppender<ILoggingEvent> poolLog = new ListAppender<>();
+    Logger poolLogger = (Logger) LoggerFactory.getLogger(UpstreamPool.class);
+    poolLog.start();
+    poolLogger.addAppender(poolLog);
     try (TextClient c = mcmux.client()) {
       liveKeys.forEach(k -> set(c, k));
+      // Served before the restart, so the refusal afterwards is the certificate's doing.
+      victimKeys.forEach(k -> set(c, k));
+      assertServed(c, victimKeys.get(0));
       nodes.get(0).restart(pki.server(TestPki.Kind.WRONG_HOST));
+      UpstreamNode victim = mcmux.server().view().nodes().get(0);
       Await.until(
-          "the node with the foreign certificate is reported",
+          "the node with the foreign certificate is reported down",
           Duration.ofSeconds(15),
           () ->
-              mcmux.server().view().nodes().get(0).liveConnections() == 0
-                  && mcmux.server().view().nodes().get(0).lastError().contains("handshake"));
+              victim.liveConnections() == 0
+                  && victim.lastError().contains("handshake")
+                  && victim.state().equals("down"));
       String status = mcmux.server().statusJson();
       assertTrue(status.contains("handshake"), status);
+      assertTrue(status.contains("\"state\": \"down\""), status);
+      String port = String.valueOf(nodes.get(0).port());
+      List<String> warnings;
+      synchronized (poolLog) {
+        warnings =
+            poolLog.list.stream()
+                .filter(e -> e.getLevel().isGreaterOrEqual(Level.WARN))
+                .map(ILoggingEvent::getFormattedMessage)
+                .filter(m -> m.contains(port))
+                .toList();
+      }
+      assertTrue(
+          warnings.stream()
+              .anyMatch(
+                  m ->
+                      m.toLowerCase(Locale.ROOT)
+                          .contains("no subject alternative dns name matching localhost")),
+          "the log names why the node is refused: " + warnings);
       c.send("get " + victimKeys.get(0) + "\r\n");
       assertTrue(c.readLine().startsWith("SERVER_ERROR"), "refused, never served unverified");
       for (String k : liveKeys) {
@@ -151,6 +190,9 @@ class NodeFaultIT {
       assertTrue(
           mcmux.server().scrapeMetrics().contains("result=\"failure\""),
           "handshake failures counted");
+    } finally {
+      poolLogger.detachAppender(poolLog);
+      poolLog.stop();
     }
   }
 }

@@ -56,6 +56,14 @@ final class ChildProcesses {
    * pipe nobody writes to), and registers it for killing at JVM exit.
    */
   static Process start(List<String> command, Path log) {
+    return start(command, java.util.Map.of(), log);
+  }
+
+  /**
+   * Like {@link #start(List, Path)}, with {@code environment} added to (and overriding) the test
+   * JVM's own environment.
+   */
+  static Process start(List<String> command, java.util.Map<String, String> environment, Path log) {
     List<String> full = new ArrayList<>();
     if (Files.isExecutable(SETPRIV)) {
       full.addAll(List.of(SETPRIV.toString(), "--pdeathsig", "KILL", "--"));
@@ -70,11 +78,14 @@ final class ChildProcesses {
       Process process =
           LAUNCHER
               .submit(
-                  () ->
-                      new ProcessBuilder(full)
-                          .redirectErrorStream(true)
-                          .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
-                          .start())
+                  () -> {
+                    ProcessBuilder builder =
+                        new ProcessBuilder(full)
+                            .redirectErrorStream(true)
+                            .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+                    builder.environment().putAll(environment);
+                    return builder.start();
+                  })
               .get();
       LIVE.add(process);
       process.onExit().thenRun(() -> LIVE.remove(process));

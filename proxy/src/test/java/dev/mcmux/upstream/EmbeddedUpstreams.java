@@ -58,11 +58,17 @@ public final class EmbeddedUpstreams {
    * {@code pool}, as an established TLS connection would be. No request timeout or keepalive runs.
    */
   public static UpstreamConnection connect(UpstreamPool pool, int slot, EmbeddedChannel channel) {
+    return connect(pool, slot, channel, ProxyMetrics.NOOP);
+  }
+
+  /** As {@link #connect(UpstreamPool, int, EmbeddedChannel)}, reporting to {@code metrics}. */
+  public static UpstreamConnection connect(
+      UpstreamPool pool, int slot, EmbeddedChannel channel, ProxyMetrics metrics) {
     UpstreamConnection conn =
         new UpstreamConnection(
             channel,
             pool,
-            ProxyMetrics.NOOP,
+            metrics,
             pool.node().address() + "#" + slot,
             LONG.toNanos(),
             LONG.toNanos(),
