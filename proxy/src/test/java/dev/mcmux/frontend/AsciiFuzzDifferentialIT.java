@@ -25,7 +25,9 @@ import org.junit.jupiter.api.io.TempDir;
  * deleted, duplicated; requests spliced in; numbers replaced by edge values; spaces and line ends
  * changed), go to memcached directly and through mcmux, in one write or split, and must get the
  * same answers and the same close behaviour. After each pipeline a new client of mcmux must still
- * be able to set and get a fresh key, so mcmux's upstream connection is still in step.
+ * be able to set and get a fresh key, so mcmux's upstream connection is still in step, and the
+ * upstream memcached's {@code total_connections} must show that mcmux opened no new connection (it
+ * would have replaced one it closed on a desync).
  *
  * <p>The seed is printed and named in every failure; rerun one with {@code
  * -Dmcmux.fuzz.seed=<seed>} (and {@code -Dmcmux.fuzz.only=<case>} to send only that pipeline).
