@@ -6,7 +6,8 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 /**
  * The ordering property of {@link ClientSessionOrderTest}, with scenarios chosen by the fuzzer so
  * that coverage guides it towards rare interleavings; {@code proxy/fuzz.sh} runs it for real. The
- * fuzzer also chooses whether clients mix meta commands into their pipelines.
+ * fuzzer also chooses whether clients mix meta commands into their pipelines and whether every
+ * other client speaks the binary protocol.
  */
 class ClientSessionFuzzTest {
 
@@ -16,6 +17,9 @@ class ClientSessionFuzzTest {
     SessionWorld world = SessionWorld.draw(choices);
     if (data.consumeBoolean()) {
       world.withMeta();
+    }
+    if (data.consumeBoolean()) {
+      world.withBinary();
     }
     world.runScenario(choices, data.consumeInt(0, 150));
   }

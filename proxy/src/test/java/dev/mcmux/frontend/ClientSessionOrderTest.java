@@ -115,6 +115,43 @@ class ClientSessionOrderTest {
   }
 
   /**
+   * The same property with binary clients beside ASCII and meta ones: every odd-numbered client
+   * pipelines binary gets, sets and deletes, loud and quiet, and {@code noop} barriers. Each gets
+   * exactly the packets memcached's binary protocol would send, in its order: quiet misses and
+   * successes left out, errors and failures always sent, {@code noop} after every earlier answer.
+   */
+  @Test
+  void everyBinaryClientGetsExactlyItsPacketsInItsOrder() {
+    SessionWorld.CHECKED.clear();
+    for (int i = 0; i < RUNS; i++) {
+      long seed = SEED + 2_000_000 + i;
+      Random random = new Random(seed);
+      try {
+        SessionWorld.draw(random::nextInt)
+            .withMeta()
+            .withBinary()
+            .runScenario(random::nextInt, 20 + random.nextInt(100));
+      } catch (AssertionError e) {
+        throw new AssertionError("seed " + seed + " (binary): " + e.getMessage(), e);
+      }
+    }
+    if (RUNS >= 300) {
+      for (String what :
+          List.of(
+              "b_get",
+              "b_set",
+              "b_delete",
+              "binary-noop",
+              "binary-quiet-hidden",
+              "binary-failure")) {
+        assertTrue(
+            SessionWorld.CHECKED.getOrDefault(what, 0) >= 10,
+            what + " checked too rarely: " + SessionWorld.CHECKED);
+      }
+    }
+  }
+
+  /**
    * Found by the property above (seed 20260720): with no upstream connection, a noreply request was
    * answered {@code SERVER_ERROR no upstream connection available}; the client, which reads no
    * reply to it, took that line as the answer to its next request.

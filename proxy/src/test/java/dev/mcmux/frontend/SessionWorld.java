@@ -104,7 +104,15 @@ final class SessionWorld {
     MS(Command.MS),
     MD(Command.MD),
     /** The meta barrier, answered by mcmux in the client's order. */
-    MN(Command.MN);
+    MN(Command.MN),
+    /** Binary get, getq, getk, getkq: one mg upstream each. */
+    B_GET(Command.MG),
+    /** Binary set and setq: one ms upstream. */
+    B_SET(Command.MS),
+    /** Binary delete and deleteq: one md upstream. */
+    B_DELETE(Command.MD),
+    /** Binary noop: a barrier answered by mcmux after every earlier answer. */
+    B_NOOP(null);
 
     final Command command;
 
@@ -124,6 +132,9 @@ final class SessionWorld {
 
   /** Whether clients also send meta commands ({@link #withMeta}). */
   private boolean meta;
+
+  /** Whether every other client speaks the binary protocol ({@link #withBinary}). */
+  private boolean binary;
 
   SessionWorld(
       int nodes,
@@ -217,6 +228,16 @@ final class SessionWorld {
     return this;
   }
 
+  /**
+   * Makes every odd-numbered client a binary-protocol client: gets, sets and deletes in their loud
+   * and quiet forms, and {@code noop} barriers, all translated to meta requests upstream.
+   */
+  SessionWorld withBinary() {
+    binary = true;
+    trace.append("odd clients speak binary\n");
+    return this;
+  }
+
   /** A world whose shape is drawn from {@code ch}. */
   static SessionWorld draw(Choices ch) {
     int[] outstanding = {1000, 2, 3, 5};
@@ -307,6 +328,9 @@ final class SessionWorld {
   }
 
   private Req request(Choices ch, Client c) {
+    if (binary && c.id % 2 == 1) {
+      return binaryRequest(ch, c);
+    }
     if (meta && ch.percent(40)) {
       return metaRequest(ch, c);
     }
@@ -383,6 +407,56 @@ final class SessionWorld {
       return new Req(c.id, seq, Kind.QUIT, List.of(), false, ascii("quit\r\n"));
     }
     return new Req(c.id, seq, Kind.BOGUS, List.of(), false, ascii("bogus\r\n"));
+  }
+
+  private static final int[] GET_OPCODES = {0x00, 0x09, 0x0c, 0x0d};
+
+  /** A binary request with an opaque only it uses; quiet forms as often as loud ones. */
+  private Req binaryRequest(Choices ch, Client c) {
+    int seq = c.requests.size();
+    String key = "c" + c.id + "s" + seq;
+    int opaque = c.id * 100_000 + seq;
+    int pick = ch.next(100);
+    Kind kind;
+    int opcode;
+    byte[] extras = new byte[0];
+    byte[] value = new byte[0];
+    if (pick < 40) {
+      kind = Kind.B_GET;
+      opcode = GET_OPCODES[ch.next(4)];
+    } else if (pick < 65) {
+      kind = Kind.B_SET;
+      opcode = ch.percent(50) ? 0x01 : 0x11;
+      extras = java.nio.ByteBuffer.allocate(8).putInt(seq).putInt(0).array();
+      value = ascii("m" + c.id + "." + seq + (ch.percent(20) ? "\r\nHD\r\n" : ""));
+    } else if (pick < 85) {
+      kind = Kind.B_DELETE;
+      opcode = ch.percent(50) ? 0x04 : 0x14;
+    } else {
+      kind = Kind.B_NOOP;
+      opcode = 0x0a;
+      key = null;
+    }
+    byte[] k = key == null ? new byte[0] : ascii(key);
+    java.nio.ByteBuffer b =
+        java.nio.ByteBuffer.allocate(24 + extras.length + k.length + value.length)
+            .put((byte) 0x80)
+            .put((byte) opcode)
+            .putShort((short) k.length)
+            .put((byte) extras.length)
+            .put((byte) 0)
+            .putShort((short) 0)
+            .putInt(extras.length + k.length + value.length)
+            .putInt(opaque)
+            .putLong(0)
+            .put(extras)
+            .put(k)
+            .put(value);
+    Req r = new Req(c.id, seq, kind, key == null ? List.of() : List.of(key), false, b.array());
+    r.opcode = opcode;
+    r.binaryOpaque = opaque;
+    r.quiet = opcode == 0x09 || opcode == 0x0d || opcode == 0x11 || opcode == 0x14;
+    return r;
   }
 
   /** A meta request; its opaque, if any, is one only this request uses, so a mix-up shows. */
@@ -803,25 +877,30 @@ final class SessionWorld {
       String o = "O" + tag;
       String line =
           switch (r.kind) {
-            case MG -> {
+            case MG, B_GET -> {
               int v = h % 8;
+              String cas = r.kind == Kind.B_GET ? " c" + (h % 1000 + 1) : "";
               if (v < 4) {
                 String data = "d" + key + (v == 0 ? "\r\nEN\r\n" : "");
                 yield (h % 3 == 0
-                        ? "VA " + data.length() + " " + o + " f" + v
-                        : "VA " + data.length() + " f" + v + " " + o)
+                        ? "VA " + data.length() + " " + o + " f" + v + cas
+                        : "VA " + data.length() + " f" + v + cas + " " + o)
                     + "\r\n"
                     + data;
               }
-              yield v < 6 ? "EN " + o : v == 6 ? "HD " + o + " f1" : "SERVER_ERROR out of memory";
+              // A binary get asks for the value, so a hit is never HD.
+              yield v < 6 || (v == 6 && r.kind == Kind.B_GET)
+                  ? "EN " + o
+                  : v == 6 ? "HD " + o + " f1" : "SERVER_ERROR out of memory";
             }
-            case MS -> {
+            case MS, B_SET -> {
               int v = h % 8;
+              String cas = r.kind == Kind.B_SET ? " c" + (h % 1000 + 1) : "";
               yield v < 5
-                  ? "HD " + o
+                  ? "HD " + o + cas
                   : v == 5 ? "NS " + o : v == 6 ? "EX c7 " + o : "CLIENT_ERROR bad data chunk";
             }
-            case MD -> {
+            case MD, B_DELETE -> {
               int v = h % 8;
               yield v < 4
                   ? "HD " + o
@@ -984,6 +1063,11 @@ final class SessionWorld {
     /** A meta request's quiet mode and the client's own opaque token (null if none). */
     boolean quiet;
 
+    /** A binary request's opcode and opaque. */
+    int opcode;
+
+    int binaryOpaque;
+
     String opaque;
 
     /** Each upstream line written for it, in the order memcached read them. */
@@ -1140,6 +1224,12 @@ final class SessionWorld {
         return ascii("MN\r\n");
       case MG, MS, MD:
         return metaExpected(r);
+      case B_NOOP:
+        assertTrue(r.parts.isEmpty(), r + " was forwarded");
+        count("binary-noop");
+        return binaryPacket(r, 0, new byte[0], new byte[0], new byte[0], 0);
+      case B_GET, B_SET, B_DELETE:
+        return binaryExpected(r);
       default:
         return single(r);
     }
@@ -1225,6 +1315,117 @@ final class SessionWorld {
       count("meta-opaque");
     }
     return ascii(first + rest);
+  }
+
+  /**
+   * A binary request's answer as memcached's binary protocol gives it, from the meta answer its
+   * translation got: hits with flags, CAS and value (and the key for getk), misses (silent for
+   * getq/getkq), success (silent for setq/deleteq), errors by status, and mcmux's temporary failure
+   * (0x86 with the reason) when no answer could be had.
+   */
+  private byte[] binaryExpected(Req r) {
+    assertTrue(r.parts.size() <= 1, r + " was sent upstream " + r.parts.size() + " times");
+    String failure = null;
+    if (r.parts.isEmpty()) {
+      int node = nodeOf(r.keys.get(0));
+      assertFalse(nodeAlive(node), r + " never reached node " + node + ", which is up");
+      failure = NO_UPSTREAM;
+    } else {
+      assertEquals(1, r.events.size(), r + " did not end exactly once");
+      failure = r.events.get(0).failure;
+    }
+    if (failure != null) {
+      count("binary-failure");
+      return binaryError(r, 0x86, failure.strip());
+    }
+    Part p = r.events.get(0).part;
+    String answer = new String(p.upstream.metaAnswer(r, p.tag), StandardCharsets.ISO_8859_1);
+    int lf = answer.indexOf("\r\n");
+    String first = answer.substring(0, lf);
+    String[] words = first.split(" ");
+    String status = words[0];
+    boolean getk = r.opcode == 0x0c || r.opcode == 0x0d;
+    byte[] key = ascii(r.keys.get(0));
+    if (first.startsWith("SERVER_ERROR out of memory")) {
+      return binaryError(r, 0x82, "Out of memory");
+    }
+    if (status.endsWith("_ERROR") || status.equals("ERROR")) {
+      return binaryError(r, 0x86, first);
+    }
+    long cas = 0;
+    int flags = 0;
+    for (String w : words) {
+      if (w.startsWith("c") && w.length() > 1) {
+        cas = Long.parseLong(w.substring(1));
+      } else if (w.startsWith("f") && w.length() > 1) {
+        flags = Integer.parseInt(w.substring(1));
+      }
+    }
+    switch (r.kind) {
+      case B_GET -> {
+        if (status.equals("EN")) {
+          if (r.quiet) {
+            count("binary-quiet-hidden");
+            return new byte[0];
+          }
+          return getk
+              ? binaryPacket(r, 0x01, new byte[0], key, new byte[0], 0)
+              : binaryError(r, 0x01, "Not found");
+        }
+        assertEquals("VA", status, r + ": the double answered a binary get with " + first);
+        int length = Integer.parseInt(words[1]);
+        byte[] value = ascii(answer.substring(lf + 2, lf + 2 + length));
+        byte[] extras = java.nio.ByteBuffer.allocate(4).putInt(flags).array();
+        return binaryPacket(r, 0, extras, getk ? key : new byte[0], value, cas);
+      }
+      case B_SET -> {
+        return switch (status) {
+          case "HD" -> hiddenOr(r, binaryPacket(r, 0, new byte[0], new byte[0], new byte[0], cas));
+          case "NS" -> binaryError(r, 0x05, "Not stored.");
+          case "EX" -> binaryError(r, 0x02, "Data exists for key.");
+          default -> fail(r + ": " + first);
+        };
+      }
+      default -> {
+        return switch (status) {
+          case "HD" -> hiddenOr(r, binaryPacket(r, 0, new byte[0], new byte[0], new byte[0], 0));
+          case "NF" -> binaryError(r, 0x01, "Not found");
+          case "EX" -> binaryError(r, 0x02, "Data exists for key.");
+          default -> fail(r + ": " + first);
+        };
+      }
+    }
+  }
+
+  private static byte[] hiddenOr(Req r, byte[] packet) {
+    if (r.quiet) {
+      count("binary-quiet-hidden");
+      return new byte[0];
+    }
+    return packet;
+  }
+
+  private static byte[] binaryError(Req r, int status, String text) {
+    return binaryPacket(r, status, new byte[0], new byte[0], ascii(text), 0);
+  }
+
+  /** A response packet laid out as memcached lays it out (datatype 0). */
+  private static byte[] binaryPacket(
+      Req r, int status, byte[] extras, byte[] key, byte[] value, long cas) {
+    return java.nio.ByteBuffer.allocate(24 + extras.length + key.length + value.length)
+        .put((byte) 0x81)
+        .put((byte) r.opcode)
+        .putShort((short) key.length)
+        .put((byte) extras.length)
+        .put((byte) 0)
+        .putShort((short) status)
+        .putInt(extras.length + key.length + value.length)
+        .putInt(r.binaryOpaque)
+        .putLong(cas)
+        .put(extras)
+        .put(key)
+        .put(value)
+        .array();
   }
 
   /** A multi-get split by node and line length, merged back by key position. */
