@@ -14,7 +14,8 @@
 #                         micrometer's Log4j2Metrics; mcmux uses neither (saves ~11 MB)
 #   dropped java.sql      only from micrometer's database binders and BouncyCastle's LDAP
 #                         store helper, neither used
-#   added   java.xml      logback parses logback.xml with JAXP (was pulled in by java.desktop)
+#   added   java.xml      logback parses an operator's -Dlogback.configurationFile with JAXP
+#                         (mcmux's own logging is set up in code; was pulled in by java.desktop)
 #   added   java.logging  Netty, BouncyCastle and logback's JUL bridge (was pulled in by java.sql)
 #   added   java.management  JMX for micrometer's JVM binders (jdk.management requires it anyway)
 #   added   jdk.crypto.ec    the SunEC provider, found as a service so jdeps cannot see it;

@@ -16,11 +16,12 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Switches every console or file appender of logback between its configured, human-readable pattern
- * ({@code logback.xml}) and {@link JsonLogLayout}, at start, before anything is logged.
+ * ({@link LogConfigurator}, or an operator's own logback file) and {@link JsonLogLayout}, at start,
+ * before anything is logged.
  */
 public final class Logging {
 
-  /** The human-readable format of {@code logback.xml}; the default. */
+  /** The human-readable format of {@link LogConfigurator}; the default. */
   public static final String TEXT = "text";
 
   /** One JSON object per line. */
