@@ -13,7 +13,9 @@ import io.netty.buffer.ByteBuf;
  *
  * <ul>
  *   <li>It acts once the header, extras and key have arrived; a first byte other than the request
- *       magic closes the connection without an answer.
+ *       magic closes the connection without an answer. Header, extras and key must fit its 16 KiB
+ *       read buffer: a longer key closes the connection, without an answer, once more than 16 KiB
+ *       of the request have arrived.
  *   <li>Key or key plus extras longer than the body: "unknown command", then close. A key over 250
  *       bytes, or lengths an opcode does not allow: "invalid arguments", then close.
  *   <li>An unknown opcode is answered "unknown command" and the next {@code bodylen} bytes after
@@ -30,6 +32,11 @@ import io.netty.buffer.ByteBuf;
  */
 public final class BinaryRequestDecoder {
   private static final byte[] EMPTY = new byte[0];
+
+  /**
+   * memcached's {@code READ_BUFFER_SIZE}, which a binary request's header, extras and key share.
+   */
+  static final int READ_BUFFER_BYTES = 16384;
 
   private long maxValueBytes;
 
@@ -77,6 +84,12 @@ public final class BinaryRequestDecoder {
     int opaque = in.getInt(r + 12);
     long cas = in.getLong(r + 16);
     int head = HEADER_BYTES + extrasLength + keyLength;
+    if (head > READ_BUFFER_BYTES && available > READ_BUFFER_BYTES) {
+      // memcached reads header, extras and key into its fixed read buffer: when they cannot fit,
+      // the next bytes to arrive find the buffer full and it closes the connection, saying nothing.
+      in.skipBytes(available);
+      return new BinaryDecodeResult.Close(EMPTY);
+    }
     if (available < head) {
       return BinaryDecodeResult.NEED_MORE;
     }

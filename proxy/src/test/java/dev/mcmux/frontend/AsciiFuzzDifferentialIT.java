@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -24,7 +25,9 @@ import org.junit.jupiter.api.io.TempDir;
  * deleted, duplicated; requests spliced in; numbers replaced by edge values; spaces and line ends
  * changed), go to memcached directly and through mcmux, in one write or split, and must get the
  * same answers and the same close behaviour. After each pipeline a new client of mcmux must still
- * be able to set and get a fresh key, so mcmux's upstream connection is still in step.
+ * be able to set and get a fresh key, so mcmux's upstream connection is still in step, and the
+ * upstream memcached's {@code total_connections} must show that mcmux opened no new connection (it
+ * would have replaced one it closed on a desync).
  *
  * <p>The seed is printed and named in every failure; rerun one with {@code
  * -Dmcmux.fuzz.seed=<seed>} (and {@code -Dmcmux.fuzz.only=<case>} to send only that pipeline).
@@ -65,13 +68,23 @@ class AsciiFuzzDifferentialIT {
 
   @Test
   void mutatedPipelinesGetTheSameAnswers() {
-    System.out.println(
-        "AsciiFuzzDifferentialIT seed " + SEED + " (-Dmcmux.fuzz.seed=" + SEED + ")");
-    Generator generator = new Generator(new Random(SEED));
+    fuzz("AsciiFuzzDifferentialIT", diff, false, UnaryOperator.identity());
+  }
+
+  /**
+   * Runs generated pipelines against both sides until {@link #CASES} or {@link #BUDGET}: answers
+   * compared after {@code view} (which may mask values two servers legitimately differ in), then a
+   * new client's set/get through mcmux, and no new upstream connection: one that mcmux closed on a
+   * desync would have been replaced, which memcached's {@code total_connections} shows.
+   */
+  static void fuzz(String name, Differential diff, boolean meta, UnaryOperator<String> view) {
+    System.out.println(name + " seed " + SEED + " (-Dmcmux.fuzz.seed=" + SEED + ")");
+    Generator generator = new Generator(new Random(SEED), meta);
     long deadline = System.nanoTime() + BUDGET.toNanos();
     int ran = 0;
     int rejected = 0;
     int unfinished = 0;
+    long upstreamConnections = -1;
     for (int i = 0; i < CASES && System.nanoTime() < deadline; i++) {
       byte[] request = generator.next();
       rejected += generator.rejected;
@@ -82,7 +95,9 @@ class AsciiFuzzDifferentialIT {
       }
       String where = "seed " + SEED + " case " + i + " (" + delivery + ")";
       Result r = diff.run(request, delivery, chunkSeed, true);
-      if (!r.same() && stillInsideDataBlock(r)) {
+      String expected = view(r.memcached(), view);
+      String actual = view(r.mcmux(), view);
+      if (!expected.equals(actual) && stillInsideDataBlock(r)) {
         // The finisher was too short; memcached holds the answers queued before the block.
         unfinished++;
         if (!startsWith(r.mcmux().bytes(), r.memcached().bytes())) {
@@ -93,13 +108,15 @@ class AsciiFuzzDifferentialIT {
                   + "\"\n  "
                   + r);
         }
-      } else if (!r.same()) {
+      } else if (!expected.equals(actual)) {
         throw new AssertionError(
             where
                 + ": memcached and mcmux differ.\n  request: \""
                 + Differential.escape(request)
-                + "\"\n  "
-                + r
+                + "\"\n  memcached: "
+                + expected
+                + "\n      mcmux: "
+                + actual
                 + "\n  rerun: -Dmcmux.fuzz.seed="
                 + SEED
                 + " -Dmcmux.fuzz.only="
@@ -107,6 +124,15 @@ class AsciiFuzzDifferentialIT {
       }
       try {
         diff.assertInStep("fz_step_" + i);
+        // Each stats call is one connection of its own; anything more is mcmux reconnecting.
+        long now = upstreamTotalConnections(diff);
+        if (upstreamConnections >= 0 && now != upstreamConnections + 1) {
+          throw new AssertionError(
+              "mcmux opened "
+                  + (now - upstreamConnections - 1)
+                  + " new upstream connection(s): one was closed, e.g. on a desync");
+        }
+        upstreamConnections = now;
       } catch (AssertionError e) {
         throw new AssertionError(
             where + ", after request \"" + Differential.escape(request) + "\": " + e.getMessage(),
@@ -115,7 +141,8 @@ class AsciiFuzzDifferentialIT {
       ran++;
     }
     System.out.println(
-        "AsciiFuzzDifferentialIT ran "
+        name
+            + " ran "
             + ran
             + " pipelines ("
             + unfinished
@@ -123,6 +150,18 @@ class AsciiFuzzDifferentialIT {
             + rejected
             + " rejected ones");
     assertTrue(ran >= Math.min(ONLY >= 0 ? 1 : 50, CASES), "only " + ran + " pipelines ran");
+  }
+
+  /** memcached's count of connections ever accepted by mcmux's upstream. */
+  static long upstreamTotalConnections(Differential diff) {
+    return Long.parseLong(diff.upstream().stats().get("total_connections"));
+  }
+
+  /** An answer as compared: its bytes seen through {@code view}, then whether it closed. */
+  private static String view(Differential.Answer a, UnaryOperator<String> view) {
+    String text = view.apply(new String(a.bytes(), StandardCharsets.ISO_8859_1));
+    return Differential.escape(text.getBytes(StandardCharsets.ISO_8859_1))
+        + (a.closed() ? " <closed>" : " <open>");
   }
 
   /** Both sides still open, neither answered a sentinel: both inside the same long data block. */
@@ -207,8 +246,16 @@ class AsciiFuzzDifferentialIT {
     final Random random;
     int rejected;
 
+    /** Whether meta commands are generated too (and the meta exemptions avoided). */
+    final boolean meta;
+
     Generator(Random random) {
+      this(random, false);
+    }
+
+    Generator(Random random, boolean meta) {
       this.random = random;
+      this.meta = meta;
     }
 
     /** The next acceptable pipeline; {@link #rejected} counts those generated again. */
@@ -216,7 +263,7 @@ class AsciiFuzzDifferentialIT {
       rejected = 0;
       while (true) {
         byte[] candidate = candidate();
-        if (acceptable(candidate)) {
+        if (acceptable(candidate, meta)) {
           return candidate;
         }
         rejected++;
@@ -253,6 +300,9 @@ class AsciiFuzzDifferentialIT {
     }
 
     private byte[] request() {
+      if (meta && random.nextInt(3) != 0) {
+        return metaRequest().getBytes(StandardCharsets.ISO_8859_1);
+      }
       String k = pick(KEYS);
       String noreply = random.nextInt(4) == 0 ? " noreply" : "";
       String text =
@@ -304,6 +354,88 @@ class AsciiFuzzDifferentialIT {
             default -> "get " + k + " " + k + "\r\n";
           };
       return text.getBytes(StandardCharsets.ISO_8859_1);
+    }
+
+    /**
+     * One meta command with a random set of flags for it, sometimes with flags memcached rejects;
+     * never {@code me}, and never {@code ma} with both {@code q} and {@code N} (exemptions).
+     */
+    private String metaRequest() {
+      String k = pick(KEYS);
+      String key = k;
+      if (random.nextInt(5) == 0) {
+        key =
+            java.util.Base64.getEncoder().encodeToString(k.getBytes(StandardCharsets.ISO_8859_1))
+                + " b";
+      }
+      return switch (random.nextInt(9)) {
+        case 0, 1 ->
+            "mg "
+                + key
+                + metaFlags("v", "f", "s", "k", "h", "u", "q", "c", "t", "l", "O", "T", "N", "E")
+                + "\r\n";
+        case 2, 3, 4 -> {
+          String data = data();
+          String length = random.nextInt(20) == 0 ? pick(NUMBERS) : "" + data.length();
+          yield "ms "
+              + key
+              + " "
+              + length
+              + metaFlags("T", "F", "I", "q", "O", "k", "c", "M", "C", "E", "s", "f")
+              + "\r\n"
+              + data
+              + "\r\n";
+        }
+        case 5 -> "md " + key + metaFlags("q", "O", "k", "I", "T", "C", "x") + "\r\n";
+        case 6 -> {
+          String flags = metaFlags("q", "O", "v", "t", "c", "N", "J", "D", "M", "k");
+          if (flags.contains(" q") && flags.contains(" N")) {
+            flags = flags.replace(" q", "");
+          }
+          yield "ma " + key + flags + "\r\n";
+        }
+        case 7 -> "mn\r\n";
+        default ->
+            pick(
+                new String[] {
+                  "mg\r\n",
+                  "ms " + k + "\r\n",
+                  "mg " + k + " v v\r\n",
+                  "mz " + k + "\r\n",
+                  "mg " + k + " Zz\r\n",
+                  "ms " + k + " 2 q MZ\r\nab\r\n",
+                  "mg " + k + " O" + "x".repeat(40) + " v\r\n",
+                  "mg Zm9 b v\r\n"
+                });
+      };
+    }
+
+    /** Some of the given flag letters, each with a value where it takes one, in random order. */
+    private String metaFlags(String... letters) {
+      List<String> chosen = new ArrayList<>();
+      for (String letter : letters) {
+        if (random.nextInt(3) == 0) {
+          chosen.add(letter + flagValue(letter));
+        }
+      }
+      java.util.Collections.shuffle(chosen, random);
+      StringBuilder b = new StringBuilder();
+      for (String f : chosen) {
+        b.append(' ').append(f);
+      }
+      return b.toString();
+    }
+
+    private String flagValue(String letter) {
+      return switch (letter) {
+        case "O" -> pick(new String[] {"1", "77", "abc", "", "x".repeat(32)});
+        case "T", "N" -> pick(new String[] {"0", "-1", "100000", "x"});
+        case "F" -> pick(FLAGS);
+        case "C", "E" -> pick(new String[] {"1", "3", "12", "18446744073709551615", "x"});
+        case "J", "D" -> pick(new String[] {"0", "1", "5", "18446744073709551615", "-1"});
+        case "M" -> pick(new String[] {"S", "E", "A", "P", "R", "I", "D", "+", "-", "X", "SS"});
+        default -> "";
+      };
     }
 
     private String data() {
@@ -407,9 +539,12 @@ class AsciiFuzzDifferentialIT {
      * The checks look at every offset where a command word starts, not only at line starts, because
      * a data block can end anywhere.
      */
-    static boolean acceptable(byte[] p) {
+    static boolean acceptable(byte[] p, boolean meta) {
       String s = new String(p, StandardCharsets.ISO_8859_1);
-      if (s.indexOf('m') >= 0) {
+      if (!meta && s.indexOf('m') >= 0) {
+        return false;
+      }
+      if (meta && !metaAcceptable(s)) {
         return false;
       }
       for (String word : EXEMPT_WORDS) {
@@ -436,6 +571,39 @@ class AsciiFuzzDifferentialIT {
           if (length != null && longSwallow(length)) {
             return false;
           }
+        }
+      }
+      return true;
+    }
+
+    /**
+     * The meta exemptions and clock dependencies: no {@code me} (the item's internals), no {@code
+     * ma} with both {@code q} and {@code N} (a quiet creation is silent through mcmux), no {@code
+     * T} or {@code N} token whose expiry is near, no {@code ms} leaving a long data block open.
+     * Tokens are looked at wherever they start, as a data block can end anywhere.
+     */
+    private static boolean metaAcceptable(String s) {
+      if (s.contains("me")) {
+        return false;
+      }
+      for (String token : s.split("[ \r\n\0]")) {
+        if (token.length() > 1
+            && (token.charAt(0) == 'T' || token.charAt(0) == 'N')
+            && timeSensitive("set", token.substring(1))) {
+          return false;
+        }
+      }
+      for (int at = s.indexOf("ma"); at >= 0; at = s.indexOf("ma", at + 1)) {
+        int lf = s.indexOf('\n', at);
+        String line = " " + s.substring(at, lf < 0 ? s.length() : lf).replace('\0', ' ');
+        if (line.contains(" q") && line.contains(" N")) {
+          return false;
+        }
+      }
+      for (int at = s.indexOf("ms"); at >= 0; at = s.indexOf("ms", at + 1)) {
+        String length = token(s, at, 2);
+        if (length != null && longSwallow(length)) {
+          return false;
         }
       }
       return true;

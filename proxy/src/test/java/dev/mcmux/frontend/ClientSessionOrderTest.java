@@ -74,6 +74,84 @@ class ClientSessionOrderTest {
   }
 
   /**
+   * The same property with meta commands among the classic ones: {@code mg ms md}, quiet or not,
+   * with or without the client's own opaque, and {@code mn} barriers. Upstream every meta request
+   * must carry mcmux's tag and neither {@code q} nor the client's opaque; each client gets its own
+   * opaque back, quiet mode applied per command, {@code MN} in its turn.
+   */
+  @Test
+  void everyClientGetsExactlyItsMetaAnswersInItsOrder() {
+    SessionWorld.CHECKED.clear();
+    for (int i = 0; i < RUNS; i++) {
+      long seed = SEED + 1_000_000 + i;
+      Random random = new Random(seed);
+      try {
+        SessionWorld.draw(random::nextInt)
+            .withMeta()
+            .runScenario(random::nextInt, 20 + random.nextInt(100));
+      } catch (AssertionError e) {
+        throw new AssertionError("seed " + seed + " (meta): " + e.getMessage(), e);
+      }
+    }
+    if (RUNS >= 300) {
+      for (String what :
+          List.of(
+              "mg",
+              "ms",
+              "md",
+              "mn",
+              "meta-quiet-hidden",
+              "meta-opaque",
+              "connection-lost",
+              "timeout",
+              "no-upstream",
+              "merged",
+              "after-quit")) {
+        assertTrue(
+            SessionWorld.CHECKED.getOrDefault(what, 0) >= 10,
+            what + " checked too rarely: " + SessionWorld.CHECKED);
+      }
+    }
+  }
+
+  /**
+   * The same property with binary clients beside ASCII and meta ones: every odd-numbered client
+   * pipelines binary gets, sets and deletes, loud and quiet, and {@code noop} barriers. Each gets
+   * exactly the packets memcached's binary protocol would send, in its order: quiet misses and
+   * successes left out, errors and failures always sent, {@code noop} after every earlier answer.
+   */
+  @Test
+  void everyBinaryClientGetsExactlyItsPacketsInItsOrder() {
+    SessionWorld.CHECKED.clear();
+    for (int i = 0; i < RUNS; i++) {
+      long seed = SEED + 2_000_000 + i;
+      Random random = new Random(seed);
+      try {
+        SessionWorld.draw(random::nextInt)
+            .withMeta()
+            .withBinary()
+            .runScenario(random::nextInt, 20 + random.nextInt(100));
+      } catch (AssertionError e) {
+        throw new AssertionError("seed " + seed + " (binary): " + e.getMessage(), e);
+      }
+    }
+    if (RUNS >= 300) {
+      for (String what :
+          List.of(
+              "b_get",
+              "b_set",
+              "b_delete",
+              "binary-noop",
+              "binary-quiet-hidden",
+              "binary-failure")) {
+        assertTrue(
+            SessionWorld.CHECKED.getOrDefault(what, 0) >= 10,
+            what + " checked too rarely: " + SessionWorld.CHECKED);
+      }
+    }
+  }
+
+  /**
    * Found by the property above (seed 20260720): with no upstream connection, a noreply request was
    * answered {@code SERVER_ERROR no upstream connection available}; the client, which reads no
    * reply to it, took that line as the answer to its next request.

@@ -13,6 +13,7 @@ import dev.mcmux.protocol.AsciiRequestDecoder;
 import dev.mcmux.protocol.AsciiRequestEncoder;
 import dev.mcmux.protocol.Command;
 import dev.mcmux.protocol.DecodeResult;
+import dev.mcmux.protocol.MetaRequest;
 import dev.mcmux.protocol.NoReplyFilter;
 import dev.mcmux.routing.ClusterView;
 import dev.mcmux.routing.KeyPlacement;
@@ -97,7 +98,21 @@ final class SessionWorld {
     SET_TOO_LARGE(Command.DELETE),
     VERBOSITY(Command.VERBOSITY),
     QUIT(Command.QUIT),
-    BOGUS(null);
+    BOGUS(null),
+    /** Meta get, set and delete, each possibly quiet and with the client's own opaque. */
+    MG(Command.MG),
+    MS(Command.MS),
+    MD(Command.MD),
+    /** The meta barrier, answered by mcmux in the client's order. */
+    MN(Command.MN),
+    /** Binary get, getq, getk, getkq: one mg upstream each. */
+    B_GET(Command.MG),
+    /** Binary set and setq: one ms upstream. */
+    B_SET(Command.MS),
+    /** Binary delete and deleteq: one md upstream. */
+    B_DELETE(Command.MD),
+    /** Binary noop: a barrier answered by mcmux after every earlier answer. */
+    B_NOOP(null);
 
     final Command command;
 
@@ -114,6 +129,12 @@ final class SessionWorld {
   private final List<Client> clients = new ArrayList<>();
   private final StringBuilder trace = new StringBuilder();
   private final boolean longLines;
+
+  /** Whether clients also send meta commands ({@link #withMeta}). */
+  private boolean meta;
+
+  /** Whether every other client speaks the binary protocol ({@link #withBinary}). */
+  private boolean binary;
 
   SessionWorld(
       int nodes,
@@ -195,6 +216,26 @@ final class SessionWorld {
       clients.add(
           new Client(c, new EmbeddedChannel(new ClientSession(frontend, loop)), frontend, reasons));
     }
+  }
+
+  /**
+   * Lets clients mix meta commands into their pipelines: {@code mg ms md} with or without {@code q}
+   * and an {@code O} opaque of their own, and {@code mn} barriers.
+   */
+  SessionWorld withMeta() {
+    meta = true;
+    trace.append("with meta commands\n");
+    return this;
+  }
+
+  /**
+   * Makes every odd-numbered client a binary-protocol client: gets, sets and deletes in their loud
+   * and quiet forms, and {@code noop} barriers, all translated to meta requests upstream.
+   */
+  SessionWorld withBinary() {
+    binary = true;
+    trace.append("odd clients speak binary\n");
+    return this;
   }
 
   /** A world whose shape is drawn from {@code ch}. */
@@ -287,6 +328,12 @@ final class SessionWorld {
   }
 
   private Req request(Choices ch, Client c) {
+    if (binary && c.id % 2 == 1) {
+      return binaryRequest(ch, c);
+    }
+    if (meta && ch.percent(40)) {
+      return metaRequest(ch, c);
+    }
     int pick = ch.next(100);
     if (pick < 35) {
       return retrieval(ch, c, Kind.values()[ch.next(4)], longLines && ch.percent(10));
@@ -360,6 +407,103 @@ final class SessionWorld {
       return new Req(c.id, seq, Kind.QUIT, List.of(), false, ascii("quit\r\n"));
     }
     return new Req(c.id, seq, Kind.BOGUS, List.of(), false, ascii("bogus\r\n"));
+  }
+
+  private static final int[] GET_OPCODES = {0x00, 0x09, 0x0c, 0x0d};
+
+  /** A binary request with an opaque only it uses; quiet forms as often as loud ones. */
+  private Req binaryRequest(Choices ch, Client c) {
+    int seq = c.requests.size();
+    String key = "c" + c.id + "s" + seq;
+    int opaque = c.id * 100_000 + seq;
+    int pick = ch.next(100);
+    Kind kind;
+    int opcode;
+    byte[] extras = new byte[0];
+    byte[] value = new byte[0];
+    if (pick < 40) {
+      kind = Kind.B_GET;
+      opcode = GET_OPCODES[ch.next(4)];
+    } else if (pick < 65) {
+      kind = Kind.B_SET;
+      opcode = ch.percent(50) ? 0x01 : 0x11;
+      extras = java.nio.ByteBuffer.allocate(8).putInt(seq).putInt(0).array();
+      value = ascii("m" + c.id + "." + seq + (ch.percent(20) ? "\r\nHD\r\n" : ""));
+    } else if (pick < 85) {
+      kind = Kind.B_DELETE;
+      opcode = ch.percent(50) ? 0x04 : 0x14;
+    } else {
+      kind = Kind.B_NOOP;
+      opcode = 0x0a;
+      key = null;
+    }
+    byte[] k = key == null ? new byte[0] : ascii(key);
+    java.nio.ByteBuffer b =
+        java.nio.ByteBuffer.allocate(24 + extras.length + k.length + value.length)
+            .put((byte) 0x80)
+            .put((byte) opcode)
+            .putShort((short) k.length)
+            .put((byte) extras.length)
+            .put((byte) 0)
+            .putShort((short) 0)
+            .putInt(extras.length + k.length + value.length)
+            .putInt(opaque)
+            .putLong(0)
+            .put(extras)
+            .put(k)
+            .put(value);
+    Req r = new Req(c.id, seq, kind, key == null ? List.of() : List.of(key), false, b.array());
+    r.opcode = opcode;
+    r.binaryOpaque = opaque;
+    r.quiet = opcode == 0x09 || opcode == 0x0d || opcode == 0x11 || opcode == 0x14;
+    return r;
+  }
+
+  /** A meta request; its opaque, if any, is one only this request uses, so a mix-up shows. */
+  private Req metaRequest(Choices ch, Client c) {
+    int seq = c.requests.size();
+    String key = "c" + c.id + "s" + seq;
+    Kind kind = new Kind[] {Kind.MG, Kind.MG, Kind.MS, Kind.MD, Kind.MN}[ch.next(5)];
+    if (kind == Kind.MN) {
+      return new Req(c.id, seq, kind, List.of(), false, ascii("mn\r\n"));
+    }
+    boolean quiet = ch.percent(50);
+    String opaque =
+        ch.percent(60) ? "O" + (ch.percent(50) ? "" + (c.id * 1000 + seq) : "x" + seq) : null;
+    List<String> flags = new ArrayList<>();
+    if (kind == Kind.MG) {
+      flags.add("v");
+      if (ch.percent(30)) {
+        flags.add("f");
+      }
+    }
+    if (kind == Kind.MS && ch.percent(30)) {
+      flags.add("T0");
+    }
+    if (quiet) {
+      flags.add(ch.next(flags.size() + 1), "q");
+    }
+    if (opaque != null) {
+      flags.add(ch.next(flags.size() + 1), opaque);
+    }
+    StringBuilder line = new StringBuilder(kind.name().toLowerCase(Locale.ROOT)).append(' ');
+    line.append(key);
+    String value = null;
+    if (kind == Kind.MS) {
+      value = "m" + c.id + "." + seq + (ch.percent(20) ? "\r\nHD\r\n" : "");
+      line.append(' ').append(value.length());
+    }
+    for (String f : flags) {
+      line.append(' ').append(f);
+    }
+    line.append("\r\n");
+    if (value != null) {
+      line.append(value).append("\r\n");
+    }
+    Req r = new Req(c.id, seq, kind, List.of(key), false, ascii(line.toString()));
+    r.quiet = quiet;
+    r.opaque = opaque;
+    return r;
   }
 
   private Req retrieval(Choices ch, Client c, Kind kind, boolean longKeys) {
@@ -612,6 +756,16 @@ final class SessionWorld {
         if (r instanceof DecodeResult.NeedMore) {
           break;
         }
+        if (r instanceof DecodeResult.Meta m) {
+          MetaRequest q = m.request();
+          try {
+            assertEquals(null, m.replyInstead(), "not a request: " + r);
+            acceptMeta(q);
+          } finally {
+            q.release();
+          }
+          continue;
+        }
         if (!(r instanceof DecodeResult.Request req)) {
           fail("mcmux wrote upstream what memcached does not take as a request: " + r);
           return;
@@ -645,7 +799,54 @@ final class SessionWorld {
         assertEquals(req.exptime, q.exptime(), "exptime of " + req);
       }
       Part p = new Part(req, this, keyStrings(q));
-      // Invariant 3: while a client has requests outstanding at a node, it uses one connection.
+      checkPinned(req);
+      req.parts.add(p);
+      byte[] answer = answer(q, req);
+      toSend.writeBytes(answer);
+      queued += answer.length;
+      p.end = queued;
+      pending.addLast(p);
+    }
+
+    /**
+     * A meta request as memcached reads it: never quiet and never {@code mn} (mcmux keeps both to
+     * itself), tagged with mcmux's opaque, which the answer echoes as memcached does.
+     */
+    private void acceptMeta(MetaRequest q) {
+      assertFalse(q.quiet(), "q forwarded upstream");
+      assertTrue(q.command() != Command.MN, "mn forwarded upstream");
+      assertTrue(q.opaque() != null && q.opaque().length > 1 && q.opaque()[0] == 'O', "no tag");
+      String tag = new String(q.opaque(), StandardCharsets.US_ASCII).substring(1);
+      String id = new String(q.routingKey(), StandardCharsets.US_ASCII);
+      int s = id.indexOf('s');
+      Req req =
+          clients
+              .get(Integer.parseInt(id.substring(1, s)))
+              .requests
+              .get(Integer.parseInt(id.substring(s + 1)));
+      assertEquals(req.kind.command, q.command(), "upstream command of " + req);
+      assertFalse(req.afterQuit, req + " came after a quit, yet it was forwarded");
+      for (int i = 0; i < q.flagCount(); i++) {
+        String f = new String(q.flag(i), StandardCharsets.US_ASCII);
+        assertFalse(f.startsWith("O") || f.equals("q"), "client's " + f + " forwarded");
+      }
+      if (req.kind == Kind.MS) {
+        String value = new String(ByteBufUtil.getBytes(q.value()), StandardCharsets.US_ASCII);
+        assertEquals("m" + req.client + "." + req.seq, value.replace("\r\nHD\r\n", ""));
+      }
+      Part p = new Part(req, this, List.of(id));
+      p.tag = tag;
+      checkPinned(req);
+      req.parts.add(p);
+      byte[] answer = metaAnswer(req, tag);
+      toSend.writeBytes(answer);
+      queued += answer.length;
+      p.end = queued;
+      pending.addLast(p);
+    }
+
+    /** Invariant 3: while a client has requests outstanding at a node, it uses one connection. */
+    private void checkPinned(Req req) {
       for (Req other : clients.get(req.client).requests) {
         for (Part o : other.parts) {
           if (o.upstream.node == node && !o.done && o.upstream != this) {
@@ -663,12 +864,51 @@ final class SessionWorld {
           }
         }
       }
-      req.parts.add(p);
-      byte[] answer = answer(q, req);
-      toSend.writeBytes(answer);
-      queued += answer.length;
-      p.end = queued;
-      pending.addLast(p);
+    }
+
+    /**
+     * memcached's answer to a meta request, a pure function of the request and its tag: hits,
+     * misses, not-stored and errors (which carry no opaque), the tag anywhere among the flags, and
+     * values that look like meta lines.
+     */
+    byte[] metaAnswer(Req r, String tag) {
+      String key = r.keys.get(0);
+      int h = hash("meta" + key);
+      String o = "O" + tag;
+      String line =
+          switch (r.kind) {
+            case MG, B_GET -> {
+              int v = h % 8;
+              String cas = r.kind == Kind.B_GET ? " c" + (h % 1000 + 1) : "";
+              if (v < 4) {
+                String data = "d" + key + (v == 0 ? "\r\nEN\r\n" : "");
+                yield (h % 3 == 0
+                        ? "VA " + data.length() + " " + o + " f" + v + cas
+                        : "VA " + data.length() + " f" + v + cas + " " + o)
+                    + "\r\n"
+                    + data;
+              }
+              // A binary get asks for the value, so a hit is never HD.
+              yield v < 6 || (v == 6 && r.kind == Kind.B_GET)
+                  ? "EN " + o
+                  : v == 6 ? "HD " + o + " f1" : "SERVER_ERROR out of memory";
+            }
+            case MS, B_SET -> {
+              int v = h % 8;
+              String cas = r.kind == Kind.B_SET ? " c" + (h % 1000 + 1) : "";
+              yield v < 5
+                  ? "HD " + o + cas
+                  : v == 5 ? "NS " + o : v == 6 ? "EX c7 " + o : "CLIENT_ERROR bad data chunk";
+            }
+            case MD, B_DELETE -> {
+              int v = h % 8;
+              yield v < 4
+                  ? "HD " + o
+                  : v < 6 ? "NF " + o : v == 6 ? "EX " + o : "SERVER_ERROR busy";
+            }
+            default -> fail("no meta answer for " + r);
+          };
+      return ascii(line + "\r\n");
     }
 
     /** The client request an upstream line belongs to, from its key or flush_all delay. */
@@ -820,6 +1060,16 @@ final class SessionWorld {
     /** Sent after a quit in the same connection: must never be read. */
     boolean afterQuit;
 
+    /** A meta request's quiet mode and the client's own opaque token (null if none). */
+    boolean quiet;
+
+    /** A binary request's opcode and opaque. */
+    int opcode;
+
+    int binaryOpaque;
+
+    String opaque;
+
     /** Each upstream line written for it, in the order memcached read them. */
     final List<Part> parts = new ArrayList<>();
 
@@ -849,6 +1099,9 @@ final class SessionWorld {
     final List<String> keys;
     long end;
     boolean done;
+
+    /** mcmux's opaque on a meta request's upstream line. */
+    String tag;
 
     Part(Req req, Upstream upstream, List<String> keys) {
       this.req = req;
@@ -966,6 +1219,17 @@ final class SessionWorld {
         return passesThrough(r) ? single(r) : merged(r);
       case FLUSH_ALL:
         return view.size() == 1 ? single(r) : broadcast(r);
+      case MN:
+        assertTrue(r.parts.isEmpty(), r + " was forwarded");
+        return ascii("MN\r\n");
+      case MG, MS, MD:
+        return metaExpected(r);
+      case B_NOOP:
+        assertTrue(r.parts.isEmpty(), r + " was forwarded");
+        count("binary-noop");
+        return binaryPacket(r, 0, new byte[0], new byte[0], new byte[0], 0);
+      case B_GET, B_SET, B_DELETE:
+        return binaryExpected(r);
       default:
         return single(r);
     }
@@ -1009,6 +1273,159 @@ final class SessionWorld {
       return new byte[0];
     }
     return answer;
+  }
+
+  /**
+   * A meta request's answer as memcached would give it to this client: the upstream answer with
+   * mcmux's tag replaced by the client's opaque (or dropped), and nothing where quiet mode hides a
+   * nominal answer ({@code EN} for mg, {@code HD} for ms and md). Failures are errors, which quiet
+   * mode never hides.
+   */
+  private byte[] metaExpected(Req r) {
+    assertTrue(r.parts.size() <= 1, r + " was sent upstream " + r.parts.size() + " times");
+    if (r.parts.isEmpty()) {
+      int node = nodeOf(r.keys.get(0));
+      assertFalse(nodeAlive(node), r + " never reached node " + node + ", which is up");
+      return ascii(NO_UPSTREAM);
+    }
+    assertEquals(1, r.events.size(), r + " did not end exactly once");
+    Event e = r.events.get(0);
+    if (e.failure != null) {
+      return ascii(e.failure);
+    }
+    Part p = e.part;
+    String answer = new String(p.upstream.metaAnswer(r, p.tag), StandardCharsets.ISO_8859_1);
+    int lf = answer.indexOf("\r\n");
+    String first = answer.substring(0, lf);
+    String rest = answer.substring(lf);
+    String o = " O" + p.tag;
+    if (first.contains(o)) {
+      first = first.replace(o, r.opaque == null ? "" : " " + r.opaque);
+    }
+    String status = first.substring(0, 2);
+    boolean hidden =
+        r.quiet
+            && ((r.kind == Kind.MG && status.equals("EN"))
+                || (r.kind != Kind.MG && status.equals("HD")));
+    if (hidden) {
+      count("meta-quiet-hidden");
+      return new byte[0];
+    }
+    if (r.opaque != null) {
+      count("meta-opaque");
+    }
+    return ascii(first + rest);
+  }
+
+  /**
+   * A binary request's answer as memcached's binary protocol gives it, from the meta answer its
+   * translation got: hits with flags, CAS and value (and the key for getk), misses (silent for
+   * getq/getkq), success (silent for setq/deleteq), errors by status, and mcmux's temporary failure
+   * (0x86 with the reason) when no answer could be had.
+   */
+  private byte[] binaryExpected(Req r) {
+    assertTrue(r.parts.size() <= 1, r + " was sent upstream " + r.parts.size() + " times");
+    String failure = null;
+    if (r.parts.isEmpty()) {
+      int node = nodeOf(r.keys.get(0));
+      assertFalse(nodeAlive(node), r + " never reached node " + node + ", which is up");
+      failure = NO_UPSTREAM;
+    } else {
+      assertEquals(1, r.events.size(), r + " did not end exactly once");
+      failure = r.events.get(0).failure;
+    }
+    if (failure != null) {
+      count("binary-failure");
+      return binaryError(r, 0x86, failure.strip());
+    }
+    Part p = r.events.get(0).part;
+    String answer = new String(p.upstream.metaAnswer(r, p.tag), StandardCharsets.ISO_8859_1);
+    int lf = answer.indexOf("\r\n");
+    String first = answer.substring(0, lf);
+    String[] words = first.split(" ");
+    String status = words[0];
+    boolean getk = r.opcode == 0x0c || r.opcode == 0x0d;
+    byte[] key = ascii(r.keys.get(0));
+    if (first.startsWith("SERVER_ERROR out of memory")) {
+      return binaryError(r, 0x82, "Out of memory");
+    }
+    if (status.endsWith("_ERROR") || status.equals("ERROR")) {
+      return binaryError(r, 0x86, first);
+    }
+    long cas = 0;
+    int flags = 0;
+    for (String w : words) {
+      if (w.startsWith("c") && w.length() > 1) {
+        cas = Long.parseLong(w.substring(1));
+      } else if (w.startsWith("f") && w.length() > 1) {
+        flags = Integer.parseInt(w.substring(1));
+      }
+    }
+    switch (r.kind) {
+      case B_GET -> {
+        if (status.equals("EN")) {
+          if (r.quiet) {
+            count("binary-quiet-hidden");
+            return new byte[0];
+          }
+          return getk
+              ? binaryPacket(r, 0x01, new byte[0], key, new byte[0], 0)
+              : binaryError(r, 0x01, "Not found");
+        }
+        assertEquals("VA", status, r + ": the double answered a binary get with " + first);
+        int length = Integer.parseInt(words[1]);
+        byte[] value = ascii(answer.substring(lf + 2, lf + 2 + length));
+        byte[] extras = java.nio.ByteBuffer.allocate(4).putInt(flags).array();
+        return binaryPacket(r, 0, extras, getk ? key : new byte[0], value, cas);
+      }
+      case B_SET -> {
+        return switch (status) {
+          case "HD" -> hiddenOr(r, binaryPacket(r, 0, new byte[0], new byte[0], new byte[0], cas));
+          case "NS" -> binaryError(r, 0x05, "Not stored.");
+          case "EX" -> binaryError(r, 0x02, "Data exists for key.");
+          default -> fail(r + ": " + first);
+        };
+      }
+      default -> {
+        return switch (status) {
+          case "HD" -> hiddenOr(r, binaryPacket(r, 0, new byte[0], new byte[0], new byte[0], 0));
+          case "NF" -> binaryError(r, 0x01, "Not found");
+          case "EX" -> binaryError(r, 0x02, "Data exists for key.");
+          default -> fail(r + ": " + first);
+        };
+      }
+    }
+  }
+
+  private static byte[] hiddenOr(Req r, byte[] packet) {
+    if (r.quiet) {
+      count("binary-quiet-hidden");
+      return new byte[0];
+    }
+    return packet;
+  }
+
+  private static byte[] binaryError(Req r, int status, String text) {
+    return binaryPacket(r, status, new byte[0], new byte[0], ascii(text), 0);
+  }
+
+  /** A response packet laid out as memcached lays it out (datatype 0). */
+  private static byte[] binaryPacket(
+      Req r, int status, byte[] extras, byte[] key, byte[] value, long cas) {
+    return java.nio.ByteBuffer.allocate(24 + extras.length + key.length + value.length)
+        .put((byte) 0x81)
+        .put((byte) r.opcode)
+        .putShort((short) key.length)
+        .put((byte) extras.length)
+        .put((byte) 0)
+        .putShort((short) status)
+        .putInt(extras.length + key.length + value.length)
+        .putInt(r.binaryOpaque)
+        .putLong(cas)
+        .put(extras)
+        .put(key)
+        .put(value)
+        .array();
   }
 
   /** A multi-get split by node and line length, merged back by key position. */

@@ -15,6 +15,8 @@ import dev.mcmux.protocol.AsciiRequestDecoder;
 import dev.mcmux.protocol.AsciiRequestEncoder;
 import dev.mcmux.protocol.Command;
 import dev.mcmux.protocol.DecodeResult;
+import dev.mcmux.protocol.MetaKeys;
+import dev.mcmux.protocol.MetaRequest;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufUtil;
@@ -92,6 +94,7 @@ class RequestDecoderFuzzTest {
     private final int maxGetLine;
     private final List<String> outcomes = new ArrayList<>();
     private final List<Held> held = new ArrayList<>();
+    private final List<HeldMeta> heldMeta = new ArrayList<>();
     private final Set<ByteBuf> cumulations = Collections.newSetFromMap(new IdentityHashMap<>());
     private ByteBuf cumulation;
     private boolean closed;
@@ -153,9 +156,7 @@ class RequestDecoderFuzzTest {
         if (r instanceof DecodeResult.Request req) {
           request(req.request(), after);
         } else if (r instanceof DecodeResult.Meta meta) {
-          // Meta requests are fuzzed in their own right elsewhere; here they must only not leak.
-          outcomes.add("META " + meta.request().command());
-          meta.request().release();
+          meta(meta, after);
         } else if (r instanceof DecodeResult.LocalReply reply) {
           assertOneLineOrEmpty(reply.reply());
           String text = "REPLY " + ascii(reply.reply());
@@ -215,6 +216,75 @@ class RequestDecoderFuzzTest {
     }
 
     /**
+     * A meta request is framed as completely as a storage one (an {@code ms} value is exactly the
+     * bytes before the final CRLF), and what goes upstream for it, tagged or failed over, decodes
+     * back to the same request with mcmux's tag in place of the client's opaque and quiet mode.
+     */
+    private void meta(DecodeResult.Meta m, int consumedTo) {
+      MetaRequest q = m.request();
+      Command c = q.command();
+      byte[] value = null;
+      try {
+        if (m.replyInstead() != null) {
+          // An ms over the size limit: memcached unlinks the key, the client gets the error.
+          assertEquals(Command.MD, c, "an ms over the limit runs as md");
+          assertTrue(q.tagged(), "the unlink of an ms over the limit must be tagged");
+          assertOneLineOrEmpty(m.replyInstead());
+          assertTrue(m.replyInstead().length > 0, "an ms over the limit must be answered");
+        }
+        if (c == Command.MN) {
+          assertNull(q.value(), "mn with a value");
+          assertEquals(0, q.flagCount(), "mn with flags");
+          outcomes.add("META MN");
+          return;
+        }
+        assertTrue(
+            c == Command.MG
+                || c == Command.MS
+                || c == Command.MD
+                || c == Command.MA
+                || c == Command.ME,
+            "meta result for " + c);
+        byte[] wire = q.wireKey();
+        assertTrue(wire.length >= 1 && wire.length <= AsciiRequestDecoder.MAX_KEY_BYTES, "key");
+        for (byte b : wire) {
+          assertTrue(b != ' ' && b != '\n' && b != 0, "separator inside a meta key");
+        }
+        if (q.base64()) {
+          assertArrayEquals(MetaKeys.encode(q.routingKey()), wire, "base64 key not canonical");
+        } else {
+          assertArrayEquals(wire, q.routingKey(), "a plain key routed by other bytes");
+        }
+        for (int i = 0; i < q.flagCount(); i++) {
+          byte f = q.flag(i)[0];
+          assertTrue(f != 'b' && f != 'q' && f != 'O', "flag " + (char) f + " goes upstream");
+        }
+        if (c == Command.MS && m.replyInstead() == null) {
+          ByteBuf data = q.value();
+          assertTrue(data != null && data.refCnt() > 0, "ms without a live value");
+          int len = data.readableBytes();
+          assertTrue(len <= maxValue, "ms value of " + len + " bytes over the limit " + maxValue);
+          assertEquals('\r', cumulation.getByte(consumedTo - 2));
+          assertEquals('\n', cumulation.getByte(consumedTo - 1));
+          byte[] framed = new byte[len];
+          cumulation.getBytes(consumedTo - 2 - len, framed);
+          value = ByteBufUtil.getBytes(data);
+          assertArrayEquals(framed, value, "the ms value is not the bytes before the final CRLF");
+        } else {
+          assertNull(q.value(), c + " with a value");
+        }
+        assertMetaRoundTrips(q);
+        MetaRequest capped = q.withExpiryCap(ttl -> ttl <= 0 || ttl > 60 ? 60 : ttl);
+        if (capped != null) {
+          assertMetaRoundTrips(capped);
+        }
+        outcomes.add("META " + describe(q) + (m.replyInstead() == null ? "" : " too large"));
+      } finally {
+        heldMeta.add(new HeldMeta(q, value));
+      }
+    }
+
+    /**
      * After any input, a newline and {@code version} must eventually be understood: the decoder
      * cannot be wedged by garbage. First enough probes to end any line, fill any value the limits
      * allow and resynchronise; if that is all swallowed, the decoder must be discarding a rejected
@@ -269,6 +339,15 @@ class RequestDecoderFuzzTest {
         h.request.release();
       }
       held.clear();
+      for (HeldMeta h : heldMeta) {
+        if (h.value != null) {
+          assertTrue(h.request.value().refCnt() > 0, "a held ms value was freed under it");
+          assertArrayEquals(
+              h.value, ByteBufUtil.getBytes(h.request.value()), "a held ms value changed later");
+        }
+        h.request.release();
+      }
+      heldMeta.clear();
       if (cumulation != null) {
         assertEquals(1, cumulation.refCnt(), "a value slice was retained and not released");
         cumulation.release();
@@ -305,6 +384,88 @@ class RequestDecoderFuzzTest {
 
   /** A request kept until the end of the input, with a copy of its value at decode time. */
   private record Held(AsciiRequest request, byte[] value) {}
+
+  /** A meta request kept until the end of the input, with a copy of its ms value. */
+  private record HeldMeta(MetaRequest request, byte[] value) {}
+
+  /** mcmux's sequence tag in the round trips; any positive number would do. */
+  private static final long TAG = 4_294_967_301L;
+
+  /**
+   * Nothing goes upstream that was not completely framed: the line mcmux writes for {@code q} (and
+   * its value) is one request to a decoder that reads as memcached does, with the same command, key
+   * and flags, no quiet mode, and mcmux's tag as its only opaque (or the client's opaque cut one
+   * byte over memcached's limit, when that must fail upstream as it would have).
+   */
+  static void assertMetaRoundTrips(MetaRequest q) {
+    ByteBuf wire = ALLOC.heapBuffer();
+    q.writeLine(TAG, wire);
+    int lineLength = wire.readableBytes();
+    assertTrue(lineLength <= q.lineLengthBound(), "meta line over its own bound");
+    assertEquals(lineLength - 1, wire.indexOf(0, wire.writerIndex(), (byte) '\n'), "one line");
+    assertTrue(lineLength <= AsciiRequestDecoder.MAX_LINE_BYTES, "meta line memcached closes on");
+    if (q.command() == Command.MS) {
+      wire.writeBytes(q.value(), q.value().readerIndex(), q.value().readableBytes());
+      wire.writeByte('\r').writeByte('\n');
+    }
+    MetaRequest back = null;
+    try {
+      AsciiRequestDecoder fresh = new AsciiRequestDecoder(Long.MAX_VALUE, 2048);
+      DecodeResult r = fresh.decode(wire);
+      assertFalse(wire.isReadable(), "upstream meta request not consumed whole");
+      DecodeResult.Meta m = assertInstanceOf(DecodeResult.Meta.class, r, "upstream meta line");
+      back = m.request();
+      assertNull(m.replyInstead());
+      assertEquals(q.command(), back.command());
+      assertArrayEquals(q.wireKey(), back.wireKey(), "key changed on the way up");
+      assertArrayEquals(q.routingKey(), back.routingKey(), "routing key changed on the way up");
+      assertEquals(q.base64(), back.base64());
+      assertFalse(back.quiet(), "quiet mode went upstream");
+      assertEquals(q.flagCount(), back.flagCount(), "flag count changed on the way up");
+      for (int i = 0; i < q.flagCount(); i++) {
+        assertArrayEquals(q.flag(i), back.flag(i), "flag " + i + " changed on the way up");
+      }
+      byte[] expectedOpaque;
+      if (q.tagged()) {
+        expectedOpaque = ("O" + TAG).getBytes(StandardCharsets.US_ASCII);
+      } else if (q.opaque() != null && q.command() != Command.ME) {
+        expectedOpaque =
+            java.util.Arrays.copyOf(
+                q.opaque(), Math.min(q.opaque().length, MetaRequest.MAX_OPAQUE_BYTES + 1));
+      } else {
+        expectedOpaque = null;
+      }
+      assertArrayEquals(expectedOpaque, back.opaque(), "upstream opaque");
+      if (q.command() == Command.MS) {
+        assertArrayEquals(
+            ByteBufUtil.getBytes(q.value()), ByteBufUtil.getBytes(back.value()), "ms value");
+      }
+    } finally {
+      if (back != null) {
+        back.release();
+      }
+      wire.release();
+    }
+  }
+
+  /** Every field of a meta request, keys, flags and value in hex. */
+  static String describe(MetaRequest q) {
+    StringBuilder sb = new StringBuilder(q.command().name());
+    sb.append(' ').append(ByteBufUtil.hexDump(q.wireKey()));
+    sb.append(q.base64() ? " b" : "")
+        .append(q.quiet() ? " q" : "")
+        .append(q.tagged() ? "" : " untagged");
+    for (int i = 0; i < q.flagCount(); i++) {
+      sb.append(' ').append(new String(q.flag(i), StandardCharsets.ISO_8859_1));
+    }
+    if (q.opaque() != null) {
+      sb.append(" opaque=").append(ByteBufUtil.hexDump(q.opaque()));
+    }
+    if (q.value() != null) {
+      sb.append(" data=").append(ByteBufUtil.hexDump(q.value()));
+    }
+    return sb.toString();
+  }
 
   /**
    * Nothing goes upstream that was not completely framed: the canonical encoding of {@code r},

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.mcmux.protocol.AsciiResponseFramer;
 import dev.mcmux.protocol.Command;
+import dev.mcmux.protocol.MetaResponse;
 import dev.mcmux.protocol.NoReplyFilter;
 import dev.mcmux.protocol.ResponseShape;
 import dev.mcmux.protocol.UpstreamDesyncException;
@@ -29,8 +30,13 @@ import java.util.List;
  * be one complete response of its shape, as checked by an independent parser written the way the
  * client session later reads those frames.
  *
- * <p>Input layout: see {@link FuzzInput}; the low settings bits pick the largest accepted value,
- * the one header byte holds four 2-bit shapes that the pending queue cycles through.
+ * <p>Meta frames are also checked the way the session uses them: {@link MetaResponse#parse} reads
+ * them, and giving the client back its opaque in place of mcmux's tag changes that one token and
+ * nothing else.
+ *
+ * <p>Input layout: see {@link FuzzInput}; the low two settings bits pick the largest accepted
+ * value, the third makes shape code 3 {@code META} instead of {@code RETRIEVAL}; the one header
+ * byte holds four 2-bit shapes that the pending queue cycles through.
  */
 class ResponseFramerFuzzTest {
 
@@ -42,13 +48,19 @@ class ResponseFramerFuzzTest {
     ResponseShape.LINE, ResponseShape.RETRIEVAL, ResponseShape.STATS, ResponseShape.RETRIEVAL
   };
 
+  /** The tag the meta seeds use, as {@code UpstreamConnection} would have sent it. */
+  static final long TAG = 17;
+
+  private static final byte[] CLIENT_OPAQUE = "Oclient".getBytes(StandardCharsets.US_ASCII);
+
   @FuzzTest(maxDuration = "30s")
   void frame(byte[] raw) {
     FuzzInput input = FuzzInput.parse(raw, 1);
     long maxValue = MAX_VALUE[input.settings & 3];
     ResponseShape[] queue = new ResponseShape[4];
     for (int i = 0; i < 4; i++) {
-      queue[i] = SHAPES[(input.header[0] >>> (2 * i)) & 3];
+      int code = (input.header[0] >>> (2 * i)) & 3;
+      queue[i] = code == 3 && (input.settings & 4) != 0 ? ResponseShape.META : SHAPES[code];
     }
     List<String> whole = run(new byte[][] {input.payload}, queue, maxValue);
     assertEquals(whole, run(input.chunks(), queue, maxValue), "framing depends on the split");
@@ -93,6 +105,8 @@ class ResponseFramerFuzzTest {
             if (shape == ResponseShape.LINE) {
               // Must not throw on anything the framer lets through.
               NoReplyFilter.suppressed(Command.SET, frame);
+            } else if (shape == ResponseShape.META) {
+              checkMetaUse(frame, bytes);
             }
             out.add(shape + " " + n);
           } finally {
@@ -133,6 +147,10 @@ class ResponseFramerFuzzTest {
         return;
       }
       switch (shape) {
+        case META -> {
+          checkMetaFrame(text, line, lf + 1, maxValue);
+          return;
+        }
         case LINE -> {
           assertTrue(last, "a one-line response has more lines: " + esc(text));
           assertTrue(
@@ -182,6 +200,65 @@ class ResponseFramerFuzzTest {
     assertTrue(end <= text.length(), "VALUE block cut short");
     assertEquals("\r\n", text.substring(end - 2, end), "VALUE data not followed by CRLF");
     return end;
+  }
+
+  /** One meta status line, alone, or {@code VA <len>} followed by exactly that much data. */
+  private static void checkMetaFrame(String text, String line, int dataStart, long maxValue) {
+    String[] words = line.split(" ", -1);
+    String status = words[0];
+    assertTrue(
+        status.matches("HD|VA|EN|NF|NS|EX|MN|ME") || line.matches("(?s)(HD|EN|NF|NS|EX|MN|ME)\r.*"),
+        "not a meta status: " + esc(line));
+    if (!status.equals("VA")) {
+      assertEquals(text.length(), dataStart, "a meta line with more after it: " + esc(text));
+      return;
+    }
+    assertTrue(words.length >= 2 && words[1].matches("[0-9]{1,10}"), "VA length: " + esc(line));
+    long n = Long.parseLong(words[1]);
+    assertTrue(n <= maxValue, "VA of " + n + " bytes over " + maxValue);
+    assertEquals(
+        dataStart + n + 2, text.length(), "VA frame is not its line and data: " + esc(text));
+    assertEquals("\r\n", text.substring(text.length() - 2), "VA data not followed by CRLF");
+  }
+
+  /**
+   * What the session does with a meta frame must not fail on anything the framer let through, and
+   * restoring the client's opaque must change exactly mcmux's tag token.
+   */
+  private static void checkMetaUse(ByteBuf frame, byte[] bytes) {
+    MetaResponse m = MetaResponse.parse(frame);
+    if (m.status() == MetaResponse.Status.VA) {
+      assertTrue(m.value() != null, "VA without a value");
+    }
+    boolean tagged =
+        MetaResponse.carriesTag(frame, frame.readerIndex(), frame.readableBytes(), TAG);
+    String text = new String(bytes, StandardCharsets.ISO_8859_1);
+    int lf = text.indexOf('\n');
+    String first = text.substring(0, lf - 1);
+    String tagToken = "O" + TAG;
+    int at = (" " + first + " ").indexOf(" " + tagToken + " ");
+    // The tag is searched after the status word; an error line counts as tagged.
+    boolean hasToken = at > 0;
+    assertEquals(hasToken || isError(first), tagged, "carriesTag disagrees on " + esc(first));
+    for (byte[] opaque : new byte[][] {CLIENT_OPAQUE, null}) {
+      ByteBuf restored = MetaResponse.restoreOpaque(frame.retainedDuplicate(), TAG, opaque, ALLOC);
+      try {
+        String expected = text;
+        if (hasToken) {
+          String replacement =
+              opaque == null ? "" : " " + new String(opaque, StandardCharsets.US_ASCII);
+          int cut = at - 1; // the space before the token
+          expected =
+              text.substring(0, cut) + replacement + text.substring(cut + 1 + tagToken.length());
+        }
+        assertEquals(
+            esc(expected),
+            esc(new String(ByteBufUtil.getBytes(restored), StandardCharsets.ISO_8859_1)),
+            "restoring the client's opaque changed more than the tag");
+      } finally {
+        restored.release();
+      }
+    }
   }
 
   private static boolean isError(String line) {
