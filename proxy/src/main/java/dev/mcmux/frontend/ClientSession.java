@@ -1676,7 +1676,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     CLIENT_BUDGET,
     GLOBAL_BUDGET,
     READ_TIMEOUT,
-    UNSUPPORTED_PROTOCOL,
     SHUTDOWN
   }
 
