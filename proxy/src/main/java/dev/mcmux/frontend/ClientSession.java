@@ -1048,7 +1048,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     slots.addLast(slot);
     String line = group.isEmpty() ? "stats\r\n" : "stats " + group + "\r\n";
     for (int n = 0; n < nodes; n++) {
-      BinaryStatsPart part = new BinaryStatsPart(slot);
+      StatsPart part = new StatsPart(slot);
       UpstreamConnection conn = upstreamFor(loop.pool(n));
       if (conn == null) {
         part.onFailure(NO_UPSTREAM_TEXT);
@@ -1173,7 +1173,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   }
 
   /** The client's slot for a binary stat; several nodes' answers are summed. */
-  private final class BinaryStatsSlot extends Slot {
+  private final class BinaryStatsSlot extends Slot implements StatsSink {
     final BinaryRequest request;
     final List<ByteBuf> answers = new java.util.ArrayList<>();
     final int parts;
@@ -1185,7 +1185,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       this.parts = parts;
     }
 
-    void partDone(ByteBuf frame) {
+    @Override
+    public void partDone(ByteBuf frame) {
       if (frame != null) {
         answers.add(frame);
       }
@@ -1211,28 +1212,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter
         return;
       }
       accept(this, packets);
-    }
-  }
-
-  /** One node's part of a binary stat; a node that cannot answer is left out. */
-  private final class BinaryStatsPart extends PendingRequest {
-    final BinaryStatsSlot owner;
-
-    BinaryStatsPart(BinaryStatsSlot owner) {
-      super(ResponseShape.STATS);
-      this.owner = owner;
-    }
-
-    @Override
-    protected void onResponse(ByteBuf frame) {
-      answered(connection());
-      owner.partDone(frame);
-    }
-
-    @Override
-    protected void onFailure(String errorLine) {
-      answered(connection());
-      owner.partDone(null);
     }
   }
 
@@ -1597,7 +1576,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   }
 
   /** The client's slot for a bare {@code stats} asked of every node. */
-  private final class StatsSlot extends Slot {
+  private final class StatsSlot extends Slot implements StatsSink {
     final List<ByteBuf> answers = new java.util.ArrayList<>();
     final int parts;
     int completed;
@@ -1607,7 +1586,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       this.parts = parts;
     }
 
-    void partDone(ByteBuf frame) {
+    @Override
+    public void partDone(ByteBuf frame) {
       if (frame != null) {
         answers.add(frame);
       }
@@ -1624,11 +1604,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     }
   }
 
+  /** Where the per-node answers of a cluster-wide stats request are gathered (ASCII or binary). */
+  private interface StatsSink {
+    /** One node's STAT lines, or null when that node could not answer. */
+    void partDone(ByteBuf frame);
+  }
+
   /** One node's part of a cluster-wide {@code stats}; a node that cannot answer is left out. */
   private final class StatsPart extends PendingRequest {
-    final StatsSlot owner;
+    final StatsSink owner;
 
-    StatsPart(StatsSlot owner) {
+    StatsPart(StatsSink owner) {
       super(ResponseShape.STATS);
       this.owner = owner;
     }
