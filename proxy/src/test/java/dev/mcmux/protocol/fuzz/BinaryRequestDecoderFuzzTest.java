@@ -297,9 +297,19 @@ class BinaryRequestDecoderFuzzTest {
       if (sawNoop || closed) {
         return;
       }
-      assertTrue(
-          cumulation == null || !cumulation.isReadable(),
-          "no noop after " + probes.length + " bytes of noop packets, yet bytes are left");
+      if (cumulation != null && cumulation.isReadable()) {
+        // A swallow that ended just short of the probes' end leaves less than a header, which a
+        // socket would keep; more probes must then bring a noop or, misaligned, a close.
+        assertTrue(
+            cumulation.readableBytes() < HEADER_BYTES,
+            "no noop after "
+                + probes.length
+                + " bytes of noop packets, yet a whole header is left");
+        feed(probes);
+        assertTrue(
+            sawNoop || closed, "a swallow ended inside the probes, then neither noop nor close");
+        return;
+      }
       if (cumulation != null) {
         cumulation.release();
         cumulation = null;
