@@ -1005,7 +1005,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
             ? "flush_all " + (r.exptime() < 0 ? Integer.MAX_VALUE : r.exptime()) + "\r\n"
             : "flush_all\r\n";
     for (int n = 0; n < view.size(); n++) {
-      BinaryFlushPart part = new BinaryFlushPart(slot);
+      BroadcastPart part = new BroadcastPart(slot);
       UpstreamConnection conn = upstreamFor(loop.pool(n));
       if (conn == null) {
         part.onFailure(NO_UPSTREAM_TEXT);
@@ -1109,7 +1109,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   }
 
   /** The client's slot for a binary flush sent to every node. */
-  private final class BinaryFlushSlot extends Slot {
+  private final class BinaryFlushSlot extends Slot implements BroadcastSink {
     final BinaryRequest request;
     final int parts;
     int completed;
@@ -1121,7 +1121,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       this.parts = parts;
     }
 
-    void partDone(String line, boolean upstreamFailed) {
+    @Override
+    public void partDone(ByteBuf frame, boolean upstreamFailed) {
+      String line = frame.toString(StandardCharsets.US_ASCII).strip();
+      frame.release();
       if (!line.equals("OK") && firstOther == null) {
         firstOther = line;
         failed |= upstreamFailed;
@@ -1145,30 +1148,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter
         return;
       }
       accept(this, Unpooled.wrappedBuffer(answer));
-    }
-  }
-
-  /** One node's part of a binary flush. */
-  private final class BinaryFlushPart extends PendingRequest {
-    final BinaryFlushSlot owner;
-
-    BinaryFlushPart(BinaryFlushSlot owner) {
-      super(ResponseShape.LINE);
-      this.owner = owner;
-    }
-
-    @Override
-    protected void onResponse(ByteBuf frame) {
-      answered(connection());
-      String line = frame.toString(StandardCharsets.US_ASCII).strip();
-      frame.release();
-      owner.partDone(line, false);
-    }
-
-    @Override
-    protected void onFailure(String errorLine) {
-      answered(connection());
-      owner.partDone(errorLine.strip(), true);
     }
   }
 
@@ -1541,7 +1520,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
   }
 
   /** The client's slot for a command every node must run ({@code flush_all}). */
-  private final class BroadcastSlot extends Slot {
+  private final class BroadcastSlot extends Slot implements BroadcastSink {
     final int parts;
     int completed;
     ByteBuf firstOther;
@@ -1551,7 +1530,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       this.parts = parts;
     }
 
-    void partDone(ByteBuf frame, boolean upstreamFailed) {
+    @Override
+    public void partDone(ByteBuf frame, boolean upstreamFailed) {
       boolean ok = frame.readableBytes() == 4 && frame.getByte(frame.readerIndex()) == 'O';
       if (!ok && firstOther == null) {
         firstOther = frame;
@@ -1632,11 +1612,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     }
   }
 
+  /** Where the per-node answers of a command every node runs are gathered (ASCII or binary). */
+  private interface BroadcastSink {
+    /** One node's answer line, or mcmux's error line when {@code upstreamFailed}; owned here. */
+    void partDone(ByteBuf frame, boolean upstreamFailed);
+  }
+
   /** One node's part of a broadcast. */
   private final class BroadcastPart extends PendingRequest {
-    final BroadcastSlot owner;
+    final BroadcastSink owner;
 
-    BroadcastPart(BroadcastSlot owner) {
+    BroadcastPart(BroadcastSink owner) {
       super(ResponseShape.LINE);
       this.owner = owner;
     }
