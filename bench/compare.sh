@@ -587,7 +587,8 @@ for w in $WORKLOADS; do
   for t in $TARGETS; do
     cmd+=(--target "$t=${ADDR[$t]}")
   done
-  cmd+=(--ca-file "$CA" --value-size 100 --get-ratio 0.9 "${wargs[@]}" --warmup "$WARMUP" --duration "$DURATION")
+  ! has_target tls || cmd+=(--ca-file "$CA")
+  cmd+=(--value-size 100 --get-ratio 0.9 "${wargs[@]}" --warmup "$WARMUP" --duration "$DURATION")
   load_before=$(loadavg)
   log "workload $w: bench (${#cmd[@]} args), load average $load_before"
   rc=0
