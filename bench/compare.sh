@@ -18,7 +18,7 @@ DURATION=${DURATION:-30s}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 WORKLOADS=${WORKLOADS:-50x1 4x16 cpr8}
-TARGETS=${TARGETS:-plain tls stunnel haproxy nutcracker-stunnel mcmux}
+TARGETS=${TARGETS:-plain tls stunnel haproxy nutcracker-stunnel nutcracker-plain mcmux}
 IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
 # Seconds between a memory phase and its reading: mcmux gives freed native memory back every 5 s.
 MEM_SETTLE=${MEM_SETTLE:-10}
@@ -37,7 +37,7 @@ usage() {
 Environment (defaults in brackets):
   WARMUP [30s]  DURATION [30s]      per target, passed to mcmux bench
   WORKLOADS [50x1 4x16 cpr8]        50 connections x pipeline 1; 4 x 16; connect per request, 8 workers
-  TARGETS [plain tls stunnel haproxy nutcracker-stunnel mcmux]
+  TARGETS [plain tls stunnel haproxy nutcracker-stunnel nutcracker-plain mcmux]
   SERVER_CPU [0]  CLIENT_CPU [1]    cores for memcached, and for the bench + proxies
   IDLE_CLIENTS [10000]              idle client connections held against mcmux (0 skips)
   MEM_SETTLE [10]                   seconds before each memory reading
@@ -55,7 +55,7 @@ done
 
 COMMAND="WARMUP=$WARMUP DURATION=$DURATION"
 [[ $WORKLOADS == "50x1 4x16 cpr8" ]] || COMMAND+=" WORKLOADS='$WORKLOADS'"
-[[ $TARGETS == "plain tls stunnel haproxy nutcracker-stunnel mcmux" ]] || COMMAND+=" TARGETS='$TARGETS'"
+[[ $TARGETS == "plain tls stunnel haproxy nutcracker-stunnel nutcracker-plain mcmux" ]] || COMMAND+=" TARGETS='$TARGETS'"
 [[ $IDLE_CLIENTS == 10000 ]] || COMMAND+=" IDLE_CLIENTS=$IDLE_CLIENTS"
 COMMAND+=" bench/compare.sh --out ${OUT#"$ROOT"/}"
 
@@ -89,7 +89,7 @@ done
 
 for t in $TARGETS; do
   case $t in
-    plain | tls | stunnel | haproxy | nutcracker-stunnel | mcmux) ;;
+    plain | tls | stunnel | haproxy | nutcracker-stunnel | nutcracker-plain | mcmux) ;;
     *) die "unknown target '$t' in TARGETS" ;;
   esac
 done
@@ -205,22 +205,30 @@ CA=$WORK/ca.pem
 ) >"$WORK/openssl.log" 2>&1 || { cat "$WORK/openssl.log" >&2; die "could not make certificates"; }
 
 # ---------------------------------------------------------------------------------------------
-# memcached: one plaintext, and one TLS instance per TLS target (so that each target's TLS
-# connections are counted on its own server), all pinned to SERVER_CPU with one worker thread.
+# memcached: one plaintext instance for plain and one for nutcracker-plain, and one TLS instance
+# per TLS target (so that each target's connections and CPU are counted on its own server), all
+# pinned to SERVER_CPU with one worker thread.
 # ---------------------------------------------------------------------------------------------
 MC_USER=()
 ((EUID != 0)) || MC_USER=(-u root)
 declare -A MC_PORT MC_PID
-tls_targets=()
+tls_targets=() plain_targets=(plain)
 for t in $TARGETS; do
-  [[ $t == plain ]] || tls_targets+=("$t")
+  case $t in
+    plain) ;;
+    nutcracker-plain) plain_targets+=("$t") ;;
+    *) tls_targets+=("$t") ;;
+  esac
 done
-read -r -a ports <<<"$(free_ports $((1 + ${#tls_targets[@]})))"
-MC_PORT[plain]=${ports[0]}
-start "$SERVER_CPU" "$WORK/memcached-plain.log" \
-  memcached -l 127.0.0.1 -p "${MC_PORT[plain]}" -U 0 -t 1 -c 4096 "${MC_USER[@]}"
-MC_PID[plain]=$LAST_PID
-i=1
+read -r -a ports <<<"$(free_ports $((${#plain_targets[@]} + ${#tls_targets[@]})))"
+i=0
+for t in "${plain_targets[@]}"; do
+  MC_PORT[$t]=${ports[$i]}
+  i=$((i + 1))
+  start "$SERVER_CPU" "$WORK/memcached-plain-$t.log" \
+    memcached -l 127.0.0.1 -p "${MC_PORT[$t]}" -U 0 -t 1 -c 4096 "${MC_USER[@]}"
+  MC_PID[$t]=$LAST_PID
+done
 for t in "${tls_targets[@]}"; do
   MC_PORT[$t]=${ports[$i]}
   i=$((i + 1))
@@ -229,7 +237,9 @@ for t in "${tls_targets[@]}"; do
     -Z -o "ssl_chain_cert=$WORK/server.pem,ssl_key=$WORK/server.key"
   MC_PID[$t]=$LAST_PID
 done
-wait_listen memcached "${MC_PID[plain]}" "${MC_PORT[plain]}" "$WORK/memcached-plain.log"
+for t in "${plain_targets[@]}"; do
+  wait_listen "memcached (plaintext, for $t)" "${MC_PID[$t]}" "${MC_PORT[$t]}" "$WORK/memcached-plain-$t.log"
+done
 for t in "${tls_targets[@]}"; do
   wait_listen "memcached (TLS, for $t)" "${MC_PID[$t]}" "${MC_PORT[$t]}" "$WORK/memcached-tls-$t.log"
 done
@@ -287,9 +297,30 @@ start_mcmux() { # name, listen port, admin port, memcached port; sets LAST_PID
   die "mcmux is not ready (/readyz) after 10s (log: $WORK/$1.log)"
 }
 
+start_nutcracker() { # name, listen port, stats port, server port; sets LAST_PID
+  local conf=$WORK/$1.yml
+  cat >"$conf" <<EOF
+memcached:
+  listen: 127.0.0.1:$2
+  hash: fnv1a_64
+  distribution: ketama
+  timeout: 2000
+  backlog: 1024
+  preconnect: true
+  auto_eject_hosts: false
+  server_connections: 1
+  servers:
+   - 127.0.0.1:$4:1
+EOF
+  nutcracker -t -c "$conf" >"$WORK/$1.check" 2>&1 || { cat "$WORK/$1.check" >&2; die "nutcracker rejects $conf"; }
+  start "$CLIENT_CPU" "$WORK/$1.stdout" nutcracker -c "$conf" -v 4 -o "$WORK/$1.log" \
+    -s "$3" -a 127.0.0.1 -p "$WORK/$1.pid"
+  wait_listen nutcracker "$LAST_PID" "$2" "$WORK/$1.log"
+}
+
 start_proxies() { # workload
   local w=$1 p conf
-  read -r -a p <<<"$(free_ports 7)"
+  read -r -a p <<<"$(free_ports 9)"
   PROXY_PIDS=()
   if has_target stunnel; then
     start_stunnel "stunnel-$w" "${p[0]}" "${MC_PORT[stunnel]}"
@@ -322,26 +353,14 @@ EOF
   if has_target nutcracker-stunnel; then
     start_stunnel "stunnel-for-nutcracker-$w" "${p[2]}" "${MC_PORT[nutcracker-stunnel]}"
     local tunnel=$LAST_PID
-    conf=$WORK/nutcracker-$w.yml
-    cat >"$conf" <<EOF
-memcached:
-  listen: 127.0.0.1:${p[3]}
-  hash: fnv1a_64
-  distribution: ketama
-  timeout: 2000
-  backlog: 1024
-  preconnect: true
-  auto_eject_hosts: false
-  server_connections: 1
-  servers:
-   - 127.0.0.1:${p[2]}:1
-EOF
-    nutcracker -t -c "$conf" >"$WORK/nutcracker-$w.check" 2>&1 || { cat "$WORK/nutcracker-$w.check" >&2; die "nutcracker rejects $conf"; }
-    start "$CLIENT_CPU" "$WORK/nutcracker-$w.stdout" nutcracker -c "$conf" -v 4 -o "$WORK/nutcracker-$w.log" \
-      -s "${p[4]}" -a 127.0.0.1 -p "$WORK/nutcracker-$w.pid"
-    wait_listen nutcracker "$LAST_PID" "${p[3]}" "$WORK/nutcracker-$w.log"
+    start_nutcracker "nutcracker-$w" "${p[3]}" "${p[4]}" "${p[2]}"
     PROXY_PIDS[nutcracker-stunnel]="$LAST_PID $tunnel"
     ADDR[nutcracker-stunnel]=127.0.0.1:${p[3]}
+  fi
+  if has_target nutcracker-plain; then
+    start_nutcracker "nutcracker-plain-$w" "${p[7]}" "${p[8]}" "${MC_PORT[nutcracker-plain]}"
+    PROXY_PIDS[nutcracker-plain]=$LAST_PID
+    ADDR[nutcracker-plain]=127.0.0.1:${p[7]}
   fi
   if has_target mcmux; then
     start_mcmux "mcmux-$w" "${p[5]}" "${p[6]}" "${MC_PORT[mcmux]}"
@@ -601,7 +620,7 @@ for w in $WORKLOADS; do
   : >"$WORK/extra-$w.tsv"
   for t in $TARGETS; do
     conns=-
-    if [[ $t != plain ]]; then
+    if [[ " ${tls_targets[*]} " == *" $t "* ]]; then
       conns=$(($(mc_total_connections "${MC_PORT[$t]}") - BEFORE[$t] - 1))
     fi
     rss=- pcpu=-
@@ -685,7 +704,7 @@ $COMMAND
 
 - memcached on core $SERVER_CPU (\`taskset -c $SERVER_CPU\`, \`-t 1\`): one plaintext instance (\`plain\`), and one TLS instance (\`-Z\`, RSA 2048 certificate for localhost from a CA made for this run) for each other target, so that each target's TLS connections are counted on its own server. Only one target is loaded at a time.
 - On core $CLIENT_CPU, as an app and its sidecar would: the \`mcmux bench\` generator and every proxy.
-- Targets: \`plain\` memcached without TLS (the limit); \`tls\` the generator does TLS itself (BoringSSL, verified, no session resumption); \`stunnel\` stunnel in client mode (\`verifyChain\`, \`checkHost = localhost\`, SNI, TCP_NODELAY); \`haproxy\` TCP mode, \`ssl verify required ... sni str(localhost) verifyhost localhost\`, 1 thread; \`nutcracker-stunnel\` twemproxy (ketama, 1 server connection, timeout 2 s) to its own stunnel; \`mcmux\` with \`$SIDECAR_JVM_OPTS\` and default settings (1 event loop, 1 TLS connection per node). stunnel and haproxy keep their TLS defaults: OpenSSL's cipher order (AES-256-GCM first, where mcmux and the generator prefer AES-128-GCM) and session resumption on reconnect, which memcached allows (it issues TLS 1.3 session tickets).
+- Targets: \`plain\` memcached without TLS (the limit); \`tls\` the generator does TLS itself (BoringSSL, verified, no session resumption); \`stunnel\` stunnel in client mode (\`verifyChain\`, \`checkHost = localhost\`, SNI, TCP_NODELAY); \`haproxy\` TCP mode, \`ssl verify required ... sni str(localhost) verifyhost localhost\`, 1 thread; \`nutcracker-stunnel\` twemproxy (ketama, 1 server connection, timeout 2 s) to its own stunnel; \`nutcracker-plain\` the same twemproxy straight to a plaintext memcached, no TLS anywhere: a C multiplexer that pays only for the client-side connections, so it shows what any proxy sharing the generator's core can reach on this machine; \`mcmux\` with \`$SIDECAR_JVM_OPTS\` and default settings (1 event loop, 1 TLS connection per node). stunnel and haproxy keep their TLS defaults: OpenSSL's cipher order (AES-256-GCM first, where mcmux and the generator prefer AES-128-GCM) and session resumption on reconnect, which memcached allows (it issues TLS 1.3 session tickets).
 - Every workload: 100-byte values, 90 % gets, 10,000 keys, warmup $WARMUP and $DURATION measured per target, all targets in one \`mcmux bench\` run; proxies restarted for every workload.
 
 EOF
