@@ -23,6 +23,8 @@ public final class Main implements Callable<Integer> {
   /** Exit code for any other failure at start. */
   static final int EXIT_FAILURE = 1;
 
+  private static final String LOW_MEMORY_PROPERTY = "io.netty.allocator.lowMemory";
+
   private final Map<String, String> env;
 
   @Spec CommandSpec spec;
@@ -32,12 +34,26 @@ public final class Main implements Callable<Integer> {
   }
 
   public static void main(String[] args) {
+    keepPerThreadBufferCaches();
     System.exit(
         execute(
             args,
             System.getenv(),
             new PrintWriter(System.out, true),
             new PrintWriter(System.err, true)));
+  }
+
+  /**
+   * Netty's adaptive allocator takes a heap of 512 MiB or less for a small machine and then shares
+   * its buffer magazines between threads behind locks instead of giving each event loop its own; a
+   * sidecar's heap is small by design while its direct memory has its own bound, and that shared
+   * path cost a fifth of the event loop's Java time under load (docs/bench.md). Must run before any
+   * Netty class loads; an explicit {@code -Dio.netty.allocator.lowMemory} still wins.
+   */
+  static void keepPerThreadBufferCaches() {
+    if (System.getProperty(LOW_MEMORY_PROPERTY) == null) {
+      System.setProperty(LOW_MEMORY_PROPERTY, "false");
+    }
   }
 
   /** Runs the command line with the given environment and streams; returns the exit code. */

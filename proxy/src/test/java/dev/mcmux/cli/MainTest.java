@@ -146,4 +146,25 @@ class MainTest {
     assertEquals(2, r.code());
     assertEquals("mcmux: Unknown option: '--bogus' (see 'mcmux validate --help')\n", r.err());
   }
+
+  @Test
+  void keepsPerThreadBufferCachesUnlessTheOperatorSaysOtherwise() {
+    String name = "io.netty.allocator.lowMemory";
+    String before = System.getProperty(name);
+    try {
+      System.clearProperty(name);
+      Main.keepPerThreadBufferCaches();
+      assertEquals("false", System.getProperty(name));
+
+      System.setProperty(name, "true");
+      Main.keepPerThreadBufferCaches();
+      assertEquals("true", System.getProperty(name));
+    } finally {
+      if (before == null) {
+        System.clearProperty(name);
+      } else {
+        System.setProperty(name, before);
+      }
+    }
+  }
 }
