@@ -1,10 +1,8 @@
 package dev.mcmux.cli;
 
 import java.io.PrintWriter;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.function.Supplier;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -15,20 +13,9 @@ import picocli.CommandLine.Spec;
     name = "mcmux",
     mixinStandardHelpOptions = true,
     versionProvider = VersionProvider.class,
-    description = "Local TLS multiplexing sidecar for memcached.")
+    description = "Local TLS multiplexing sidecar for memcached.",
+    subcommands = {RunCommand.class, ValidateCommand.class, CheckCommand.class, BenchCommand.class})
 public final class Main implements Callable<Integer> {
-
-  // In the order of the usage help. Only the one being run is built when the first argument
-  // names it: picocli reflects over every option of every subcommand it is given, and the
-  // classes and model of the others would stay in a running proxy's memory for nothing.
-  private static final Map<String, Supplier<Object>> SUBCOMMANDS = new LinkedHashMap<>();
-
-  static {
-    SUBCOMMANDS.put("run", RunCommand::new);
-    SUBCOMMANDS.put("validate", ValidateCommand::new);
-    SUBCOMMANDS.put("check", CheckCommand::new);
-    SUBCOMMANDS.put("bench", BenchCommand::new);
-  }
 
   /** Exit code for a bad setting or flag; nothing was bound. */
   static final int EXIT_USAGE = 2;
@@ -73,13 +60,6 @@ public final class Main implements Callable<Integer> {
   /** Runs the command line with the given environment and streams; returns the exit code. */
   static int execute(String[] args, Map<String, String> env, PrintWriter out, PrintWriter err) {
     CommandLine cli = new CommandLine(new Main(env));
-    Supplier<Object> named = args.length > 0 ? SUBCOMMANDS.get(args[0]) : null;
-    if (named != null) {
-      cli.addSubcommand(args[0], named.get());
-    } else {
-      SUBCOMMANDS.forEach((name, command) -> cli.addSubcommand(name, command.get()));
-    }
-    // After the subcommands: these settings reach only the subcommands present when called.
     cli.setOut(out);
     cli.setErr(err);
     cli.setParameterExceptionHandler(
