@@ -53,7 +53,7 @@ COPY --chmod=0644 deploy/docker/mcmux.conf /etc/mcmux/mcmux.conf
 # because Netty unpacks its epoll and BoringSSL libraries there before loading them.
 # Replace the whole variable to change any of it; mcmux's own settings are MCMUX_* variables.
 ENV MALLOC_ARENA_MAX=2
-ENV JAVA_TOOL_OPTIONS="-XX:+UseSerialGC -XX:MaxRAMPercentage=50 -Xms16m -Xmn8m -Xss256k -XX:MaxDirectMemorySize=64m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError -XX:ErrorFile=/tmp/mcmux-hs_err_%p.log -Dio.netty.native.workdir=/tmp/mcmux-native -Dio.netty.tmpdir=/tmp/mcmux-native"
+ENV JAVA_TOOL_OPTIONS="-XX:+UseSerialGC -XX:MaxRAMPercentage=50 -Xms16m -Xmn4m -Xss256k -XX:MaxDirectMemorySize=64m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError -XX:ErrorFile=/tmp/mcmux-hs_err_%p.log -Dio.netty.native.workdir=/tmp/mcmux-native -Dio.netty.tmpdir=/tmp/mcmux-native"
 USER 10001:10001
 EXPOSE 11211 9180
 # bash's /dev/tcp: no curl or wget in the image, and a second JVM would take a second and tens

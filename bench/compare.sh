@@ -23,7 +23,7 @@ IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
 # Seconds between a memory phase and its reading: mcmux gives freed native memory back every 5 s.
 MEM_SETTLE=${MEM_SETTLE:-10}
 JAR=${JAR:-$ROOT/proxy/target/mcmux.jar}
-SIDECAR_JVM_OPTS=${SIDECAR_JVM_OPTS:--XX:+UseSerialGC -Xms16m -Xmx128m -Xmn8m -Xss256k -XX:MaxDirectMemorySize=64m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData}
+SIDECAR_JVM_OPTS=${SIDECAR_JVM_OPTS:--XX:+UseSerialGC -Xms16m -Xmx128m -Xmn4m -Xss256k -XX:MaxDirectMemorySize=64m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData}
 BENCH_JVM_OPTS=${BENCH_JVM_OPTS:--XX:-UsePerfData}
 SIDECAR_MALLOC_ARENA_MAX=${SIDECAR_MALLOC_ARENA_MAX:-2}
 STAMP=$(date +%Y-%m-%d-%H%M%S)

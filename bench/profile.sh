@@ -22,7 +22,7 @@ DURATION=${DURATION:-60s}
 JAR=${JAR:-$ROOT/proxy/target/mcmux.jar}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
-MCMUX_JVM_OPTS=${MCMUX_JVM_OPTS:--XX:+UseSerialGC -Xms16m -Xmx128m -Xmn8m -Xss256k -XX:MaxDirectMemorySize=64m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData}
+MCMUX_JVM_OPTS=${MCMUX_JVM_OPTS:--XX:+UseSerialGC -Xms16m -Xmx128m -Xmn4m -Xss256k -XX:MaxDirectMemorySize=64m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData}
 OUT=${OUT:-$ROOT/bench/results/profile-$(date +%Y-%m-%d-%H%M%S)}
 
 log() { printf '%s profile: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

@@ -21,7 +21,7 @@ NMT=${NMT:-0}
 KEEP_WORKDIR=${KEEP_WORKDIR:-0}
 # What deploy/systemd/mcmux.service sets (the image and the chart differ only in sizing the heap
 # from the memory limit); docs/deployment.md explains each option.
-MCMUX_JVM_OPTS=${MCMUX_JVM_OPTS:-MALLOC_ARENA_MAX=2 -XX:+UseSerialGC -Xms16m -Xmx128m -Xmn8m -Xss256k -XX:MaxDirectMemorySize=64m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData}
+MCMUX_JVM_OPTS=${MCMUX_JVM_OPTS:-MALLOC_ARENA_MAX=2 -XX:+UseSerialGC -Xms16m -Xmx128m -Xmn4m -Xss256k -XX:MaxDirectMemorySize=64m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData}
 
 log() { printf '%s rss: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'rss.sh: %s\n' "$*" >&2; exit 1; }

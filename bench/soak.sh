@@ -22,7 +22,7 @@ CONNECTIONS=${CONNECTIONS:-20}
 GET_RATIO=${GET_RATIO:-0.8}
 MAX_CONNECTION_AGE=${MAX_CONNECTION_AGE:-60s}
 JAR=${JAR:-$ROOT/proxy/target/mcmux.jar}
-SIDECAR_JVM_OPTS=${SIDECAR_JVM_OPTS:--XX:+UseSerialGC -Xms16m -Xmx128m -Xmn8m -XX:TrimNativeHeapInterval=5000 -Dio.netty.leakDetection.level=paranoid}
+SIDECAR_JVM_OPTS=${SIDECAR_JVM_OPTS:--XX:+UseSerialGC -Xms16m -Xmx128m -Xmn4m -XX:TrimNativeHeapInterval=5000 -Dio.netty.leakDetection.level=paranoid}
 BENCH_JVM_OPTS=${BENCH_JVM_OPTS:--XX:-UsePerfData}
 STAMP=$(date -u +%Y-%m-%d-%H%M%S)
 OUT=${OUT:-$ROOT/bench/results/soak-$STAMP.md}

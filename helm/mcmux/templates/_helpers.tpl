@@ -128,6 +128,6 @@ mcmux/sidecar: {{ include "mcmux.fullname" . | quote }}
 {{/* JAVA_TOOL_OPTIONS for the container. */}}
 {{- define "mcmux.javaToolOptions" -}}
 {{- $j := .values.jvm -}}
-{{- $opts := list "-XX:+UseSerialGC" (printf "-XX:MaxRAMPercentage=%v" $j.maxRAMPercentage) "-Xms16m" "-Xmn8m" "-Xss256k" (printf "-XX:MaxDirectMemorySize=%dm" (int $j.maxDirectMemoryMiB)) "-XX:TrimNativeHeapInterval=5000" "-XX:-UsePerfData" "-XX:+ExitOnOutOfMemoryError" "-XX:ErrorFile=/tmp/mcmux-hs_err_%p.log" "-Dio.netty.native.workdir=/tmp/mcmux-native" "-Dio.netty.tmpdir=/tmp/mcmux-native" -}}
+{{- $opts := list "-XX:+UseSerialGC" (printf "-XX:MaxRAMPercentage=%v" $j.maxRAMPercentage) "-Xms16m" "-Xmn4m" "-Xss256k" (printf "-XX:MaxDirectMemorySize=%dm" (int $j.maxDirectMemoryMiB)) "-XX:TrimNativeHeapInterval=5000" "-XX:-UsePerfData" "-XX:+ExitOnOutOfMemoryError" "-XX:ErrorFile=/tmp/mcmux-hs_err_%p.log" "-Dio.netty.native.workdir=/tmp/mcmux-native" "-Dio.netty.tmpdir=/tmp/mcmux-native" -}}
 {{- concat $opts ($j.extraOptions | default list) | join " " -}}
 {{- end -}}

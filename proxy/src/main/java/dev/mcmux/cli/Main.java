@@ -35,6 +35,7 @@ public final class Main implements Callable<Integer> {
 
   public static void main(String[] args) {
     keepPerThreadBufferCaches();
+    noNettyFlightRecorderEventsUnlessAsked();
     System.exit(
         execute(
             args,
@@ -97,6 +98,18 @@ public final class Main implements Callable<Integer> {
   static String reason(Throwable t) {
     String m = t.getMessage();
     return m == null || m.isBlank() ? t.getClass().getSimpleName() : m;
+  }
+
+  /**
+   * Keeps Netty from registering its JFR events unless {@code -Dio.netty.jfr.enabled} asks for
+   * them: when it does, the JDK builds the metadata of all its own events too, about 2 MiB of
+   * metaspace and heap that an idle sidecar keeps for nothing. Must run before Netty's {@code
+   * PlatformDependent} is loaded.
+   */
+  static void noNettyFlightRecorderEventsUnlessAsked() {
+    if (System.getProperty("io.netty.jfr.enabled") == null) {
+      System.setProperty("io.netty.jfr.enabled", "false");
+    }
   }
 
   /**

@@ -55,6 +55,19 @@ public record HostPort(String host, int port) {
     return new HostPort(host, p);
   }
 
+  // Written out, with the values the record's generated methods give, because the generated ones
+  // bootstrap through invokedynamic: some 50 method-handle classes for this record alone, the
+  // only one a running proxy compares or hashes.
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof HostPort other && port == other.port && host.equals(other.host);
+  }
+
+  @Override
+  public int hashCode() {
+    return 31 * host.hashCode() + Integer.hashCode(port);
+  }
+
   @Override
   public String toString() {
     return host.indexOf(':') >= 0 ? "[" + host + "]:" + port : host + ":" + port;

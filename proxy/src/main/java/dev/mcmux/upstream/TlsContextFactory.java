@@ -102,10 +102,7 @@ public final class TlsContextFactory {
     SslProvider provider = provider(tls.engine());
     String engineName = provider == SslProvider.OPENSSL ? OPENSSL : JDK;
     SslContextBuilder builder =
-        SslContextBuilder.forClient()
-            .sslProvider(provider)
-            .protocols(tls.protocols())
-            .ciphers(ciphers(tls, provider, engineName));
+        SslContextBuilder.forClient().sslProvider(provider).protocols(tls.protocols());
 
     List<CertificateInfo> cas = List.of();
     X509TrustManager trust;
@@ -126,6 +123,7 @@ public final class TlsContextFactory {
     }
     // mcmux check sees the verdict of this very trust manager, never a copy of its logic.
     builder.trustManager(observer == null ? trust : new ObservingTrustManager(trust, observer));
+    builder.ciphers(ciphers(tls, provider, engineName, trust));
 
     List<CertificateInfo> clientCerts = List.of();
     PrivateKey clientKey = null;
@@ -268,9 +266,10 @@ public final class TlsContextFactory {
     };
   }
 
-  private static List<String> ciphers(Settings.Tls tls, SslProvider provider, String engineName) {
+  private static List<String> ciphers(
+      Settings.Tls tls, SslProvider provider, String engineName, X509TrustManager trust) {
     if (tls.ciphers().isEmpty()) {
-      return preferAes128Gcm(defaultCiphers(provider, tls.protocols()));
+      return preferAes128Gcm(defaultCiphers(provider, tls.protocols(), trust));
     }
     Set<String> supported = supportedCiphers(provider);
     for (String cipher : tls.ciphers()) {
@@ -290,10 +289,18 @@ public final class TlsContextFactory {
     return List.copyOf(sorted);
   }
 
-  private static List<String> defaultCiphers(SslProvider provider, List<String> protocols) {
+  // The probe gets the trust manager already built: without one, Netty would build the JDK's
+  // default trust manager, parsing the whole system trust store at start even with a CA file.
+  private static List<String> defaultCiphers(
+      SslProvider provider, List<String> protocols, X509TrustManager trust) {
     SslContext probe = null;
     try {
-      probe = SslContextBuilder.forClient().sslProvider(provider).protocols(protocols).build();
+      probe =
+          SslContextBuilder.forClient()
+              .sslProvider(provider)
+              .protocols(protocols)
+              .trustManager(trust)
+              .build();
       return probe.cipherSuites();
     } catch (SSLException e) {
       throw new InvalidSettingException(

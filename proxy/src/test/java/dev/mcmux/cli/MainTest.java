@@ -33,6 +33,26 @@ class MainTest {
   }
 
   @Test
+  void nettyFlightRecorderEventsAreOffUnlessTheOperatorAsked() {
+    String before = System.getProperty("io.netty.jfr.enabled");
+    try {
+      System.clearProperty("io.netty.jfr.enabled");
+      Main.noNettyFlightRecorderEventsUnlessAsked();
+      assertEquals("false", System.getProperty("io.netty.jfr.enabled"));
+
+      System.setProperty("io.netty.jfr.enabled", "true");
+      Main.noNettyFlightRecorderEventsUnlessAsked();
+      assertEquals("true", System.getProperty("io.netty.jfr.enabled"));
+    } finally {
+      if (before == null) {
+        System.clearProperty("io.netty.jfr.enabled");
+      } else {
+        System.setProperty("io.netty.jfr.enabled", before);
+      }
+    }
+  }
+
+  @Test
   void validatePrintsTheEffectiveSettings() throws IOException {
     Path conf =
         Files.writeString(
