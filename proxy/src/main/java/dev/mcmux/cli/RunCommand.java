@@ -52,6 +52,9 @@ final class RunCommand implements Callable<Integer> {
       log.debug("start failed", e);
       return Main.fail(err, Main.reason(e), Main.EXIT_FAILURE);
     }
+    // Before /readyz can answer: a SIGHUP or SIGTERM sent as soon as mcmux is ready must find
+    // mcmux's handlers, not the JVM's default, which ends the process.
+    installSignals(server, settings);
     try {
       if (settings.admin().listen().isPresent()) {
         admin = startAdmin(settings.admin().listen().get(), server);
@@ -61,7 +64,6 @@ final class RunCommand implements Callable<Integer> {
       return Main.fail(
           err, "mcmux.admin.listen: cannot bind: " + Main.reason(e), Main.EXIT_FAILURE);
     }
-    installSignals(server, settings);
     Runtime.getRuntime().addShutdownHook(new Thread(server::close, "mcmux-shutdown"));
     server.awaitTermination();
     if (admin != null) {
