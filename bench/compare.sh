@@ -653,7 +653,9 @@ for w in $WORKLOADS; do
   printable=$(printf '%q ' "${cmd[@]}")
   printable=${printable% }
   printable=${printable//$WORK/\$WORK}
-  stderr_lines=$(grep -v '^\s*$' "$WORK/bench-$w.err" || true)
+  printable=${printable//$ROOT\//}
+  # The report names no path of the machine it ran on.
+  stderr_lines=$(grep -v '^\s*$' "$WORK/bench-$w.err" | sed -e "s|$WORK|\$WORK|g" -e "s|$ROOT/||g" || true)
   SECTIONS+=("$(
     cat <<EOF
 ## $(workload_title "$w")
