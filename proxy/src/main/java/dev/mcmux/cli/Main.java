@@ -23,8 +23,6 @@ public final class Main implements Callable<Integer> {
   /** Exit code for any other failure at start. */
   static final int EXIT_FAILURE = 1;
 
-  private static final String LOW_MEMORY_PROPERTY = "io.netty.allocator.lowMemory";
-
   private final Map<String, String> env;
 
   @Spec CommandSpec spec;
@@ -52,8 +50,13 @@ public final class Main implements Callable<Integer> {
    * Netty class loads; an explicit {@code -Dio.netty.allocator.lowMemory} still wins.
    */
   static void keepPerThreadBufferCaches() {
-    if (System.getProperty(LOW_MEMORY_PROPERTY) == null) {
-      System.setProperty(LOW_MEMORY_PROPERTY, "false");
+    defaultProperty("io.netty.allocator.lowMemory", "false");
+  }
+
+  /** Sets a system property to mcmux's value unless the operator gave it with {@code -D}. */
+  private static void defaultProperty(String name, String value) {
+    if (System.getProperty(name) == null) {
+      System.setProperty(name, value);
     }
   }
 
@@ -107,9 +110,7 @@ public final class Main implements Callable<Integer> {
    * PlatformDependent} is loaded.
    */
   static void noNettyFlightRecorderEventsUnlessAsked() {
-    if (System.getProperty("io.netty.jfr.enabled") == null) {
-      System.setProperty("io.netty.jfr.enabled", "false");
-    }
+    defaultProperty("io.netty.jfr.enabled", "false");
   }
 
   /**
