@@ -4,13 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.mcmux.routing.KeyPlacement;
-import dev.mcmux.routing.PlacementNode;
 import dev.mcmux.testing.Await;
 import dev.mcmux.testing.LeakDetection;
 import dev.mcmux.testing.McmuxHarness;
 import dev.mcmux.testing.MemcachedProcess;
 import dev.mcmux.testing.TestPki;
 import dev.mcmux.testing.TextClient;
+import dev.mcmux.testing.TlsNodes;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -34,18 +34,13 @@ class ClusterIT {
   @BeforeAll
   static void start() {
     pki = TestPki.create(dir);
-    List<String> endpoints = new ArrayList<>();
-    List<PlacementNode> placed = new ArrayList<>();
-    for (int i = 0; i < 3; i++) {
-      MemcachedProcess m = MemcachedProcess.tls(pki.server(TestPki.Kind.LOCALHOST)).start();
-      nodes.add(m);
-      endpoints.add("localhost:" + m.port());
-      placed.add(new PlacementNode("localhost", m.port()));
-    }
-    placement = KeyPlacement.create("libmemcached", placed);
+    TlsNodes three = TlsNodes.start(pki, 3);
+    nodes.addAll(three.processes());
+    String endpoints = three.endpoints();
+    placement = three.placement();
     mcmux =
         McmuxHarness.inFrontOf(nodes.get(0).port(), pki.caFile())
-            .set("mcmux.upstream.endpoints", String.join(",", endpoints))
+            .set("mcmux.upstream.endpoints", endpoints)
             .set("mcmux.upstream.placement", "libmemcached")
             .set("mcmux.upstream.request-timeout", "1s")
             .start();

@@ -4,12 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.mcmux.routing.KeyPlacement;
-import dev.mcmux.routing.PlacementNode;
 import dev.mcmux.testing.LeakDetection;
 import dev.mcmux.testing.McmuxHarness;
 import dev.mcmux.testing.MemcachedProcess;
 import dev.mcmux.testing.TestPki;
 import dev.mcmux.testing.TextClient;
+import dev.mcmux.testing.TlsNodes;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -44,18 +44,13 @@ class MetaPipelineIT {
   @BeforeAll
   static void start() {
     TestPki pki = TestPki.create(dir);
-    List<String> endpoints = new ArrayList<>();
-    List<PlacementNode> placed = new ArrayList<>();
-    for (int i = 0; i < 3; i++) {
-      MemcachedProcess m = MemcachedProcess.tls(pki.server(TestPki.Kind.LOCALHOST)).start();
-      nodes.add(m);
-      endpoints.add("localhost:" + m.port());
-      placed.add(new PlacementNode("localhost", m.port()));
-    }
-    placement = KeyPlacement.create("libmemcached", placed);
+    TlsNodes three = TlsNodes.start(pki, 3);
+    nodes.addAll(three.processes());
+    String endpoints = three.endpoints();
+    placement = three.placement();
     mcmux =
         McmuxHarness.inFrontOf(nodes.get(0).port(), pki.caFile())
-            .set("mcmux.upstream.endpoints", String.join(",", endpoints))
+            .set("mcmux.upstream.endpoints", endpoints)
             .set("mcmux.upstream.placement", "libmemcached")
             .start();
   }

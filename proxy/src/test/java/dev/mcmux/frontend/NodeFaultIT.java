@@ -8,13 +8,13 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import dev.mcmux.routing.KeyPlacement;
-import dev.mcmux.routing.PlacementNode;
 import dev.mcmux.testing.Await;
 import dev.mcmux.testing.LeakDetection;
 import dev.mcmux.testing.McmuxHarness;
 import dev.mcmux.testing.MemcachedProcess;
 import dev.mcmux.testing.TestPki;
 import dev.mcmux.testing.TextClient;
+import dev.mcmux.testing.TlsNodes;
 import dev.mcmux.upstream.UpstreamNode;
 import dev.mcmux.upstream.UpstreamPool;
 import java.nio.charset.StandardCharsets;
@@ -48,18 +48,13 @@ class NodeFaultIT {
   @BeforeEach
   void start() {
     pki = TestPki.create(dir);
-    List<String> endpoints = new ArrayList<>();
-    List<PlacementNode> placed = new ArrayList<>();
-    for (int i = 0; i < 3; i++) {
-      MemcachedProcess m = MemcachedProcess.tls(pki.server(TestPki.Kind.LOCALHOST)).start();
-      nodes.add(m);
-      endpoints.add("localhost:" + m.port());
-      placed.add(new PlacementNode("localhost", m.port()));
-    }
-    placement = KeyPlacement.create("libmemcached", placed);
+    TlsNodes three = TlsNodes.start(pki, 3);
+    nodes.addAll(three.processes());
+    String endpoints = three.endpoints();
+    placement = three.placement();
     mcmux =
         McmuxHarness.inFrontOf(nodes.get(0).port(), pki.caFile())
-            .set("mcmux.upstream.endpoints", String.join(",", endpoints))
+            .set("mcmux.upstream.endpoints", endpoints)
             .set("mcmux.upstream.request-timeout", REQUEST_TIMEOUT.toMillis() + "ms")
             .set("mcmux.upstream.stall-nudge-after", "200ms")
             .start();
