@@ -24,6 +24,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** {@code mcmux bench} against real memcached servers, plaintext and TLS, through the CLI. */
 @ExtendWith(LeakDetection.class)
@@ -199,8 +201,14 @@ class BenchIT {
     }
   }
 
-  @Test
-  void valuesOverwrittenByAnotherClientAreMismatches() throws Exception {
+  /**
+   * One kind of vandalism per run: the report lists only the first few mismatches, so a run with
+   * both kinds could list only one of them.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"bad header", "value of another key"})
+  void valuesOverwrittenByAnotherClientAreMismatches(String kind) throws Exception {
+    boolean garbage = kind.equals("bad header");
     try (MemcachedProcess plain = MemcachedProcess.plain().start()) {
       AtomicBoolean stop = new AtomicBoolean();
       AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -209,16 +217,20 @@ class BenchIT {
               () -> {
                 try (TextClient c = plain.connect()) {
                   while (!stop.get()) {
-                    // Garbage of the right length, and a genuine value of another key.
-                    c.send("set key:3 0 0 100\r\n" + "x".repeat(100) + "\r\n");
-                    c.readLine();
-                    c.send("get key:5\r\n");
-                    String header = c.readLine();
-                    if (header.startsWith("VALUE ")) {
-                      String data = c.readLine();
-                      c.readLine(); // END
-                      c.send("set key:4 " + header.split(" ")[2] + " 0 100\r\n" + data + "\r\n");
+                    if (garbage) {
+                      // Garbage of the right length.
+                      c.send("set key:3 0 0 100\r\n" + "x".repeat(100) + "\r\n");
                       c.readLine();
+                    } else {
+                      // A genuine value of another key.
+                      c.send("get key:5\r\n");
+                      String header = c.readLine();
+                      if (header.startsWith("VALUE ")) {
+                        String data = c.readLine();
+                        c.readLine(); // END
+                        c.send("set key:4 " + header.split(" ")[2] + " 0 100\r\n" + data + "\r\n");
+                        c.readLine();
+                      }
                     }
                     // Pacing, not synchronisation: leave the bench most of the server.
                     Thread.sleep(2);
@@ -248,8 +260,7 @@ class BenchIT {
       assertTrue(r.mismatches("plain").matches("\\*\\*[\\d,]+\\*\\*"), r.toString());
       assertTrue(r.out().contains("**!!! MISMATCH: "), r.toString());
       assertTrue(r.err().contains("!!! MISMATCH: "), r.toString());
-      assertTrue(r.out().contains("bad header"), r.toString());
-      assertTrue(r.out().contains("value of another key"), r.toString());
+      assertTrue(r.out().contains(kind), r.toString());
     }
   }
 
