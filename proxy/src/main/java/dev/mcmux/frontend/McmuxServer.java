@@ -34,6 +34,7 @@ import io.netty.resolver.dns.DnsAddressResolverGroup;
 import io.netty.resolver.dns.DnsNameResolverBuilder;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
+import io.netty.util.internal.PlatformDependent;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -750,11 +751,10 @@ public final class McmuxServer implements AutoCloseable {
   private Channel bind(Class<? extends ServerChannel> type, SocketAddress address, int portIndex)
       throws Exception {
     ServerBootstrap b =
-        new ServerBootstrap()
-            .group(group, group)
-            .channel(type)
-            .option(ChannelOption.SO_BACKLOG, settings.listen().backlog())
-            .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+        listenerOptions(
+                new ServerBootstrap().group(group, group).channel(type),
+                address,
+                settings.listen().backlog())
             .childHandler(
                 new ChannelInitializer<Channel>() {
                   @Override
@@ -762,12 +762,27 @@ public final class McmuxServer implements AutoCloseable {
                     initClient(ch, portIndex);
                   }
                 });
-    if (address instanceof InetSocketAddress) {
-      b.option(ChannelOption.SO_REUSEADDR, true).childOption(ChannelOption.TCP_NODELAY, true);
-    }
     Channel ch = b.bind(address).sync().channel();
     log.info("listening on {}", ch.localAddress());
     return ch;
+  }
+
+  /**
+   * The socket options of a client listener on {@code address} and of the connections it accepts:
+   * half-closure (an {@code echo ... | nc} client is still answered), and on TCP no Nagle delay.
+   */
+  static ServerBootstrap listenerOptions(ServerBootstrap b, SocketAddress address, int backlog) {
+    b.option(ChannelOption.SO_BACKLOG, backlog).childOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+    if (address instanceof InetSocketAddress) {
+      b.option(ChannelOption.SO_REUSEADDR, true);
+      // Netty already turns Nagle off on every accepted socket wherever it can (all but Android);
+      // asking again would cost one more setsockopt per connection, which connect-per-request
+      // clients pay on every request.
+      if (!PlatformDependent.canEnableTcpNoDelayByDefault()) {
+        b.childOption(ChannelOption.TCP_NODELAY, true);
+      }
+    }
+    return b;
   }
 
   private void initClient(Channel ch, int portIndex) {
