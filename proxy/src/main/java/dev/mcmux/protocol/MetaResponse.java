@@ -238,7 +238,8 @@ public final class MetaResponse {
   /**
    * Replaces mcmux's {@code O<tag>} in the frame's first line with the client's opaque token (or
    * removes it when {@code clientOpaque} is null), keeping every other byte. Takes over {@code
-   * frame}; returns the frame itself when it carries no tag (an error line).
+   * frame}; returns the frame itself when it carries no tag (an error line) or when the client's
+   * token fits in the tag's place, which is then rewritten in the frame.
    */
   public static ByteBuf restoreOpaque(
       ByteBuf frame, long tag, byte[] clientOpaque, ByteBufAllocator alloc) {
@@ -255,6 +256,21 @@ public final class MetaResponse {
     int tokenEnd = at + 1 + AsciiRequestEncoder.unsignedLength(tag);
     int keepBefore = at - 1 - from; // without the space before the tag
     int extra = clientOpaque == null ? 0 : 1 + clientOpaque.length;
+    int shift = tokenEnd - (at - 1) - extra;
+    if (shift >= 0 && !frame.isReadOnly()) {
+      // The client's token fits where the tag was (always when it sent none): move the few bytes
+      // before the tag right, write the token before the tag's end, and start the frame later.
+      // No buffer per answer, and a multi-line answer stays one buffer.
+      for (int i = keepBefore - 1; i >= 0; i--) {
+        frame.setByte(from + shift + i, frame.getByte(from + i));
+      }
+      if (clientOpaque != null) {
+        int tokenAt = from + shift + keepBefore;
+        frame.setByte(tokenAt, ' ');
+        frame.setBytes(tokenAt + 1, clientOpaque);
+      }
+      return frame.readerIndex(from + shift);
+    }
     int lineRest = lf + 1 - tokenEnd;
     ByteBuf head = alloc.buffer(keepBefore + extra + lineRest);
     head.writeBytes(frame, from, keepBefore);

@@ -61,17 +61,40 @@ public final class SessionPath implements AutoCloseable {
    * one upstream read, and returns the bytes the client received.
    */
   public int roundTrip(byte[] request, byte[] answer) {
+    return roundTrip(request, answer, null);
+  }
+
+  /**
+   * {@link #roundTrip} for one meta request: the upstream answer is {@code before}, then the tag
+   * mcmux put in the upstream line ({@code O<n>}, as memcached echoes it), then {@code after}.
+   */
+  public int metaRoundTrip(byte[] request, byte[] before, byte[] after) {
+    return roundTrip(request, before, after);
+  }
+
+  private int roundTrip(byte[] request, byte[] answer, byte[] afterTag) {
     client.pipeline().fireChannelRead(alloc.directBuffer(request.length).writeBytes(request));
     client.pipeline().fireChannelReadComplete();
     client.runPendingTasks();
     upstream.runPendingTasks();
     int requests = 0;
+    long tag = -1;
     for (Object m; (m = upstream.readOutbound()) != null; ) {
-      ((ByteBuf) m).release();
+      ByteBuf sent = (ByteBuf) m;
+      if (afterTag != null && sent.isReadable()) {
+        tag = lastTag(sent);
+      }
+      sent.release();
       requests++;
     }
     if (requests > 0) {
-      upstream.pipeline().fireChannelRead(alloc.directBuffer(answer.length).writeBytes(answer));
+      ByteBuf in = alloc.directBuffer(answer.length + 24).writeBytes(answer);
+      if (afterTag != null) {
+        in.writeByte('O');
+        writeDecimal(in, tag);
+        in.writeBytes(afterTag);
+      }
+      upstream.pipeline().fireChannelRead(in);
       upstream.pipeline().fireChannelReadComplete();
     }
     int received = 0;
@@ -96,6 +119,39 @@ public final class SessionPath implements AutoCloseable {
           }
         });
     return received[0];
+  }
+
+  /** {@link #metaRoundTrip} {@code times} times, as {@link #roundTrips} does. */
+  public long metaRoundTrips(int times, byte[] request, byte[] before, byte[] after) {
+    long[] received = {0};
+    FastThreadLocalThread.runWithFastThreadLocal(
+        () -> {
+          for (int i = 0; i < times; i++) {
+            received[0] += metaRoundTrip(request, before, after);
+          }
+        });
+    return received[0];
+  }
+
+  /** The number after the last {@code " O"} in an upstream meta line (mcmux's tag). */
+  private static long lastTag(ByteBuf line) {
+    int end = line.writerIndex();
+    int at = end - 1;
+    while (at > line.readerIndex() && !(line.getByte(at) == 'O' && line.getByte(at - 1) == ' ')) {
+      at--;
+    }
+    long tag = 0;
+    for (int i = at + 1; i < end && Character.isDigit(line.getByte(i)); i++) {
+      tag = tag * 10 + (line.getByte(i) - '0');
+    }
+    return tag;
+  }
+
+  private static void writeDecimal(ByteBuf out, long n) {
+    if (n >= 10) {
+      writeDecimal(out, n / 10);
+    }
+    out.writeByte((int) ('0' + n % 10));
   }
 
   /** US-ASCII bytes of {@code s}. */

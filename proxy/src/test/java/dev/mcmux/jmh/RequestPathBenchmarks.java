@@ -56,6 +56,9 @@ public class RequestPathBenchmarks {
   private byte[] stored;
   private byte[] pipeline;
   private byte[] pipelineAnswer;
+  private byte[] metaGet;
+  private byte[] metaAnswerBefore;
+  private byte[] metaAnswerAfter;
   private AsciiRequestDecoder decoder;
   private ByteBuf getLine;
 
@@ -79,6 +82,9 @@ public class RequestPathBenchmarks {
     byte[][] answers = new byte[16][];
     Arrays.fill(gets, get);
     Arrays.fill(answers, getAnswer);
+    metaGet = SessionPath.ascii("mg user:session:12345678 v f t\r\n");
+    metaAnswerBefore = SessionPath.ascii("VA " + valueSize + " f0 t-1 ");
+    metaAnswerAfter = SessionPath.ascii("\r\n" + value + "\r\n");
     pipeline = concat(gets);
     pipelineAnswer = concat(answers);
     decoder = new AsciiRequestDecoder(1 << 20, 1 << 20);
@@ -127,6 +133,15 @@ public class RequestPathBenchmarks {
   @Benchmark
   public long getPipelined16() {
     return path.roundTrips(BATCH, pipeline, pipelineAnswer);
+  }
+
+  /**
+   * A meta get hit ({@code mg} with value and flags, no opaque of the client's own): mcmux tags the
+   * upstream line and takes the tag out of the answer.
+   */
+  @Benchmark
+  public long metaGetHit() {
+    return path.metaRoundTrips(BATCH, metaGet, metaAnswerBefore, metaAnswerAfter);
   }
 
   /** Decode a get and encode its upstream line: the request half on its own. */

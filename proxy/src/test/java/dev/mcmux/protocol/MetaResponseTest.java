@@ -106,6 +106,34 @@ class MetaResponseTest {
   }
 
   @Test
+  void restoringTheOpaqueInPlaceTouchesOnlyTheFrame() {
+    ByteBufAllocator a = ByteBufAllocator.DEFAULT;
+    // Frames as the framer hands them over: slices of a larger read buffer.
+    String[][] cases = {
+      // upstream line, tag, client token (null: none), expected answer
+      {"VA 2 f1 O123456 t\r\nhi\r\n", "123456", "Oab", "VA 2 f1 Oab t\r\nhi\r\n"},
+      {"VA 2 f1 O123456 t\r\nhi\r\n", "123456", null, "VA 2 f1 t\r\nhi\r\n"},
+      {"HD O77\r\n", "77", "O12", "HD O12\r\n"},
+      {"HD O77\r\n", "77", "O123", "HD O123\r\n"},
+      {"O5 HD\r\n", "5", null, "O5 HD\r\n"},
+    };
+    for (String[] c : cases) {
+      ByteBuf read = buf("<<" + c[0] + ">>");
+      ByteBuf frame = read.retainedSlice(2, c[0].length());
+      byte[] token = c[2] == null ? null : ascii(c[2]);
+      ByteBuf answer = MetaResponse.restoreOpaque(frame, Long.parseLong(c[1]), token, a);
+      assertEquals(c[3], text(answer), c[0]);
+      assertEquals("<<", read.toString(0, 2, StandardCharsets.US_ASCII), "bytes before the frame");
+      assertEquals(
+          ">>", read.toString(read.writerIndex() - 2, 2, StandardCharsets.US_ASCII), "after it");
+      read.release();
+    }
+    // A read-only frame is never written to.
+    ByteBuf readOnly = buf("HD O42 k\r\n").asReadOnly();
+    assertEquals("HD k\r\n", text(MetaResponse.restoreOpaque(readOnly, 42, null, a)));
+  }
+
+  @Test
   void base64DecodesAsMemcachedDoes() {
     assertArrayEquals(ascii("foo"), MetaKeys.decode(ascii("Zm9v")));
     assertArrayEquals(ascii("foo"), MetaKeys.decode(ascii("Zm9v!!")));
