@@ -14,6 +14,7 @@ import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -233,6 +234,50 @@ class ClientBehaviourIT {
             "VALUE held:k 0 4\r\nheld\r\nEND\r\n", pipelined.readUntilEnd(), "get number " + i);
       }
     }
+  }
+
+  @Test
+  void clientHeldBackByTheOutstandingLimitThatResetsIsLetGoAndItsAnswersDropped()
+      throws IOException {
+    try (McmuxHarness mcmux = mcmux().set("mcmux.limits.max-outstanding-per-client", "4").start();
+        TextClient other = mcmux.client()) {
+      other.send("set reset:k 0 0 5\r\nfirst\r\n");
+      assertEquals("STORED", other.readLine());
+      StringBuilder gets = new StringBuilder();
+      for (int i = 0; i < 100; i++) {
+        gets.append("get reset:k\r\n");
+      }
+      memcached.freeze();
+      try {
+        try (Socket leaving = new Socket()) {
+          leaving.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), mcmux.port()));
+          leaving.getOutputStream().write(gets.toString().getBytes(StandardCharsets.US_ASCII));
+          // Four requests out to the frozen node, the other 96 held back: mcmux stopped reading.
+          Await.until(
+              "the leaving client's first four requests in flight",
+              Duration.ofSeconds(10),
+              () -> IN_FLIGHT_4.matcher(mcmux.server().statusJson()).find());
+          leaving.setSoLinger(true, 0);
+        }
+        // A reset arrives even on a socket mcmux is not reading from.
+        Await.until(
+            "mcmux to let the paused client go", Duration.ofSeconds(10), () -> clients(mcmux, 1));
+      } finally {
+        memcached.thaw();
+      }
+      // The four answers memcached now sends are read and dropped, not given to anyone else.
+      other.send("set reset:k 0 0 6\r\nsecond\r\n");
+      assertEquals("STORED", other.readLine());
+      assertEquals(
+          "VALUE reset:k 0 6\r\nsecond\r\nEND\r\n", other.send("get reset:k\r\n").readUntilEnd());
+    }
+  }
+
+  private static final java.util.regex.Pattern IN_FLIGHT_4 =
+      java.util.regex.Pattern.compile("\"in_flight\"\\s*:\\s*4\\b");
+
+  private static boolean clients(McmuxHarness mcmux, int n) {
+    return mcmux.server().clientCount() == n;
   }
 
   @Test
