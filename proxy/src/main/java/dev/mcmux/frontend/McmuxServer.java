@@ -837,6 +837,11 @@ public final class McmuxServer implements AutoCloseable {
     return view;
   }
 
+  /** The Netty transport the listeners and upstream connections use: epoll or nio. */
+  public String transportName() {
+    return transport.name();
+  }
+
   /** Clients currently connected, to every cluster. */
   public int clientCount() {
     return shared.clients.get();
@@ -902,7 +907,7 @@ public final class McmuxServer implements AutoCloseable {
     JsonWriter j = JsonWriter.pretty().beginObject();
     j.field("version", mcmuxVersion());
     j.field("started", startedAt.toString());
-    j.field("transport", transport.name());
+    j.field("transport", transportName());
     TlsContextFactory t = tls.get();
     j.field("tls_engine", t == null ? "custom" : t.engineName());
     j.field("ready", ready());

@@ -259,12 +259,18 @@ class ClientBehaviourIT {
               () -> IN_FLIGHT_4.matcher(mcmux.server().statusJson()).find());
           leaving.setSoLinger(true, 0);
         }
-        // A reset arrives even on a socket mcmux is not reading from.
-        Await.until(
-            "mcmux to let the paused client go", Duration.ofSeconds(10), () -> clients(mcmux, 1));
+        if (mcmux.server().transportName().equals("epoll")) {
+          // epoll reports a reset even on a socket mcmux is not reading from.
+          Await.until(
+              "mcmux to let the paused client go", Duration.ofSeconds(10), () -> clients(mcmux, 1));
+        }
       } finally {
         memcached.thaw();
       }
+      // NIO's selector reports nothing for a socket without read interest: there the reset is
+      // seen when the first late answer is written to it. Either way the client goes.
+      Await.until(
+          "mcmux to let the reset client go", Duration.ofSeconds(10), () -> clients(mcmux, 1));
       // The four answers memcached now sends are read and dropped, not given to anyone else.
       other.send("set reset:k 0 0 6\r\nsecond\r\n");
       assertEquals("STORED", other.readLine());

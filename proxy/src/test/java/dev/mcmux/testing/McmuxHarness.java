@@ -70,6 +70,12 @@ public final class McmuxHarness implements AutoCloseable {
       // Tests want failures reported fast.
       overrides.put("mcmux.upstream.reconnect-backoff-min", "20ms");
       overrides.put("mcmux.upstream.reconnect-backoff-max", "500ms");
+      // -Dmcmux.it.transport=nio runs the suite on the transport mcmux falls back to when the
+      // epoll library cannot load.
+      String transport = System.getProperty("mcmux.it.transport");
+      if (transport != null) {
+        overrides.put("mcmux.transport", transport);
+      }
     }
 
     /** Sets one setting by its HOCON path; lists are comma-separated. */
