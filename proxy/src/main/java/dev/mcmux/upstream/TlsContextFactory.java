@@ -329,13 +329,13 @@ public final class TlsContextFactory {
       log.info("TLS engine: {}, protocols {}", OPENSSL, tls.protocols());
     } else if (tls.engine() == Settings.TlsEngine.JDK) {
       log.warn(
-          "TLS engine: JDK, as mcmux.tls.engine = jdk asks; it is several times slower than"
-              + " OpenSSL, protocols {}",
+          "TLS engine: JDK, as mcmux.tls.engine = jdk asks; it is slower than OpenSSL, most"
+              + " with large values, protocols {}",
           tls.protocols());
     } else {
       log.warn(
-          "TLS engine: JDK, because OpenSSL is not available ({}); it is several times slower,"
-              + " protocols {}",
+          "TLS engine: JDK, because OpenSSL is not available ({}); it is slower, most with"
+              + " large values, protocols {}",
           rootCause(OpenSsl.unavailabilityCause()),
           tls.protocols());
     }
