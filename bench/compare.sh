@@ -15,6 +15,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 WARMUP=${WARMUP:-30s}
 DURATION=${DURATION:-30s}
+ROUNDS=${ROUNDS:-1}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 WORKLOADS=${WORKLOADS:-50x1 4x16 cpr8}
@@ -36,6 +37,8 @@ usage() {
 
 Environment (defaults in brackets):
   WARMUP [30s]  DURATION [30s]      per target, passed to mcmux bench
+  ROUNDS [1]                        mcmux bench --rounds: every target again, order reversed
+                                    every other round, rounds combined (evens out drift)
   WORKLOADS [50x1 4x16 cpr8]        50 connections x pipeline 1; 4 x 16; connect per request, 8 workers
   TARGETS [plain tls stunnel haproxy nutcracker-stunnel nutcracker-plain mcmux]
   SERVER_CPU [0]  CLIENT_CPU [1]    cores for memcached, and for the bench + proxies
@@ -54,6 +57,7 @@ while (($#)); do
 done
 
 COMMAND="WARMUP=$WARMUP DURATION=$DURATION"
+[[ $ROUNDS == 1 ]] || COMMAND+=" ROUNDS=$ROUNDS"
 [[ $WORKLOADS == "50x1 4x16 cpr8" ]] || COMMAND+=" WORKLOADS='$WORKLOADS'"
 [[ $TARGETS == "plain tls stunnel haproxy nutcracker-stunnel nutcracker-plain mcmux" ]] || COMMAND+=" TARGETS='$TARGETS'"
 [[ $IDLE_CLIENTS == 10000 ]] || COMMAND+=" IDLE_CLIENTS=$IDLE_CLIENTS"
@@ -99,6 +103,7 @@ for w in $WORKLOADS; do
     *) die "unknown workload '$w' in WORKLOADS (50x1, 4x16, cpr8)" ;;
   esac
 done
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a whole number from 1, not '$ROUNDS'"
 has_target() { [[ " $TARGETS " == *" $1 "* ]]; }
 
 # 10,000 idle clients need file descriptors in python and in mcmux.
@@ -607,7 +612,7 @@ for w in $WORKLOADS; do
     cmd+=(--target "$t=${ADDR[$t]}")
   done
   ! has_target tls || cmd+=(--ca-file "$CA")
-  cmd+=(--value-size 100 --get-ratio 0.9 "${wargs[@]}" --warmup "$WARMUP" --duration "$DURATION")
+  cmd+=(--value-size 100 --get-ratio 0.9 "${wargs[@]}" --warmup "$WARMUP" --duration "$DURATION" --rounds "$ROUNDS")
   load_before=$(loadavg)
   log "workload $w: bench (${#cmd[@]} args), load average $load_before"
   rc=0
@@ -707,7 +712,7 @@ $COMMAND
 - memcached on core $SERVER_CPU (\`taskset -c $SERVER_CPU\`, \`-t 1\`): one plaintext instance (\`plain\`), and one TLS instance (\`-Z\`, RSA 2048 certificate for localhost from a CA made for this run) for each other target, so that each target's TLS connections are counted on its own server. Only one target is loaded at a time.
 - On core $CLIENT_CPU, as an app and its sidecar would: the \`mcmux bench\` generator and every proxy.
 - Targets: \`plain\` memcached without TLS (the limit); \`tls\` the generator does TLS itself (BoringSSL, verified, no session resumption); \`stunnel\` stunnel in client mode (\`verifyChain\`, \`checkHost = localhost\`, SNI, TCP_NODELAY); \`haproxy\` TCP mode, \`ssl verify required ... sni str(localhost) verifyhost localhost\`, 1 thread; \`nutcracker-stunnel\` twemproxy (ketama, 1 server connection, timeout 2 s) to its own stunnel; \`nutcracker-plain\` the same twemproxy straight to a plaintext memcached, no TLS anywhere: a C multiplexer that pays only for the client-side connections, so it shows what any proxy sharing the generator's core can reach on this machine; \`mcmux\` with \`$SIDECAR_JVM_OPTS\` and default settings (1 event loop, 1 TLS connection per node). stunnel and haproxy keep their TLS defaults: OpenSSL's cipher order (AES-256-GCM first, where mcmux and the generator prefer AES-128-GCM) and session resumption on reconnect, which memcached allows (it issues TLS 1.3 session tickets).
-- Every workload: 100-byte values, 90 % gets, 10,000 keys, warmup $WARMUP and $DURATION measured per target, all targets in one \`mcmux bench\` run; proxies restarted for every workload.
+- Every workload: 100-byte values, 90 % gets, 10,000 keys, warmup $WARMUP and $DURATION measured per target$( ((ROUNDS == 1)) || echo " and round, $ROUNDS rounds with the target order reversed every other round and the rounds combined"), all targets in one \`mcmux bench\` run; proxies restarted for every workload.
 
 EOF
   if [[ -n $MEM_SECTION ]]; then

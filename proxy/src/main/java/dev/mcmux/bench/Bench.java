@@ -15,7 +15,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
@@ -60,6 +63,7 @@ public final class Bench {
     }
     TlsContextFactory tls = config.anyTls() ? tlsContext(config, err) : null;
     List<TargetResult> results = new ArrayList<>();
+    Map<String, List<TargetResult>> runs = new LinkedHashMap<>();
     EventLoopGroup group = transport.newGroup(config.threads(), "mcmux-bench");
     try {
       List<EventLoop> loops = new ArrayList<>();
@@ -78,20 +82,36 @@ public final class Bench {
       KeySpace keys = new KeySpace(config.keys());
       Progress progress = new Progress(err, config.progress());
       for (Target target : config.targets()) {
-        TargetResult r =
-            new TargetRun(config, target, keys, transport, tls).run(loops, loopThreads, progress);
-        results.add(r);
-        r.failure().ifPresent(f -> err.println("mcmux bench: " + target.name() + ": " + f));
-        if (r.mismatches() > 0) {
-          err.print(Report.mismatchBanner(r));
+        runs.put(target.name(), new ArrayList<>());
+      }
+      for (int round = 1; round <= config.rounds(); round++) {
+        List<Target> order = new ArrayList<>(config.targets());
+        if (round % 2 == 0) {
+          // Whatever drifts during a run (other jobs, caches, clocks) then favours no target.
+          Collections.reverse(order);
         }
-        if (r.busiestLoopCores() > SATURATED) {
-          err.printf(
-              "mcmux bench: WARNING: %s: a generator event loop was busy %.0f %% of the time;"
-                  + " the generator may be the bottleneck: add --threads or give it its own core%n",
-              target.name(), 100 * r.busiestLoopCores());
+        for (Target target : order) {
+          String label =
+              config.rounds() == 1 ? target.name() : target.name() + " (round " + round + ")";
+          TargetResult r =
+              new TargetRun(config, target, keys, transport, tls).run(loops, loopThreads, progress);
+          runs.get(target.name()).add(r);
+          r.failure().ifPresent(f -> err.println("mcmux bench: " + label + ": " + f));
+          if (r.mismatches() > 0) {
+            err.print(Report.mismatchBanner(r));
+          }
+          if (r.busiestLoopCores() > SATURATED) {
+            err.printf(
+                "mcmux bench: WARNING: %s: a generator event loop was busy %.0f %% of the time;"
+                    + " the generator may be the bottleneck: add --threads or give it its own"
+                    + " core%n",
+                label, 100 * r.busiestLoopCores());
+          }
+          err.flush();
         }
-        err.flush();
+      }
+      for (List<TargetResult> targetRuns : runs.values()) {
+        results.add(TargetResult.combine(targetRuns));
       }
     } finally {
       group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
@@ -108,7 +128,7 @@ public final class Bench {
                 : tls.engineName() + (tls.verifying() ? ", verified" : ", NOT VERIFIED"),
             config.seed(),
             DurationParser.format(config.timeout()));
-    out.print(Report.render(config, results, generator));
+    out.print(Report.render(config, results, runs, generator));
     out.flush();
     int code = writeFiles(config, results, err);
 

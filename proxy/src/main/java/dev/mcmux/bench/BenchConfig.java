@@ -27,7 +27,8 @@ public record BenchConfig(
     Optional<Path> svg,
     long seed,
     boolean progress,
-    boolean failOnErrors) {
+    boolean failOnErrors,
+    int rounds) {
 
   /** Largest key count: keys are held in memory as bytes, about 12 bytes each. */
   public static final int MAX_KEYS = 100_000_000;
@@ -70,6 +71,7 @@ public record BenchConfig(
     require(!duration.isNegative() && !duration.isZero(), "--duration must be positive");
     require(!warmup.isNegative(), "--warmup must not be negative");
     require(!timeout.isNegative() && !timeout.isZero(), "--timeout must be positive");
+    require(rounds >= 1 && rounds <= 100, "--rounds must be in 1..100");
     require(workers >= threads && workers <= 100_000, "--workers must be in --threads..100000");
     require(
         !connectPerRequest || pipeline == 1,

@@ -30,24 +30,50 @@ public final class Report {
             ? String.format(Locale.ROOT, "connect per request, %d workers", c.workers())
             : String.format(
                 Locale.ROOT, "%d connections x pipeline %d", c.connections(), c.pipeline());
-    return String.format(
-        Locale.ROOT,
-        "%s, %s gets, %d-byte values, %,d keys, warmup %s, measured %s",
-        shape,
-        percent(c.getRatio() * 100),
-        c.valueSize(),
-        c.keys(),
-        DurationParser.format(c.warmup()),
-        DurationParser.format(c.duration()));
+    String line =
+        String.format(
+            Locale.ROOT,
+            "%s, %s gets, %d-byte values, %,d keys, warmup %s, measured %s",
+            shape,
+            percent(c.getRatio() * 100),
+            c.valueSize(),
+            c.keys(),
+            DurationParser.format(c.warmup()),
+            DurationParser.format(c.duration()));
+    return c.rounds() == 1
+        ? line
+        : line + ", " + c.rounds() + " rounds (target order reversed every other round)";
   }
 
   /** The whole report: heading, table, per-target notes, and mismatch warnings. */
   public static String render(BenchConfig config, List<TargetResult> results, String generator) {
+    return render(config, results, Map.of(), generator);
+  }
+
+  /**
+   * The whole report of a run in rounds: {@code results} combined per target, and {@code rounds}
+   * each target's runs by name, whose rates the notes list when there are several.
+   */
+  public static String render(
+      BenchConfig config,
+      List<TargetResult> results,
+      Map<String, List<TargetResult>> rounds,
+      String generator) {
     StringBuilder s = new StringBuilder();
     s.append("### mcmux bench: ").append(workload(config)).append("\n\n");
     s.append(table(results)).append('\n');
     for (TargetResult r : results) {
-      s.append(note(r)).append('\n');
+      s.append(note(r));
+      List<TargetResult> runs = rounds.getOrDefault(r.target().name(), List.of());
+      if (runs.size() > 1) {
+        s.append("; ops/s by round:");
+        String sep = " ";
+        for (TargetResult run : runs) {
+          s.append(sep).append(String.format(Locale.ROOT, "%,.0f", run.opsPerSecond()));
+          sep = ", ";
+        }
+      }
+      s.append('\n');
     }
     s.append("- generator: ").append(generator).append('\n');
     for (TargetResult r : results) {

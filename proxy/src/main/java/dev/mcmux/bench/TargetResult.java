@@ -1,5 +1,7 @@
 package dev.mcmux.bench;
 
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -39,6 +41,73 @@ public record TargetResult(
   /** Successful requests per second of the measured window. */
   public double opsPerSecond() {
     return seconds > 0 ? ops / seconds : 0;
+  }
+
+  /**
+   * The runs of one target in several rounds as one result: counts and latencies added, measured
+   * windows summed (so ops/s is over all of them), the first failure and TLS session kept.
+   */
+  public static TargetResult combine(List<TargetResult> runs) {
+    if (runs.size() == 1) {
+      return runs.get(0);
+    }
+    TargetResult first = runs.get(0);
+    Histogram latency = first.latency().copy();
+    Map<ErrorKind, Long> errors = new LinkedHashMap<>();
+    Map<ErrorKind, String> firstErrors = new LinkedHashMap<>();
+    List<String> samples = new ArrayList<>();
+    Optional<String> failure = Optional.empty();
+    Optional<String> tls = Optional.empty();
+    long ops = 0;
+    long gets = 0;
+    long sets = 0;
+    long misses = 0;
+    long mismatches = 0;
+    long opened = 0;
+    long reconnects = 0;
+    double seconds = 0;
+    double cpuSeconds = 0;
+    double busiest = Double.NaN;
+    for (int i = 0; i < runs.size(); i++) {
+      TargetResult r = runs.get(i);
+      if (i > 0) {
+        latency.add(r.latency());
+      }
+      r.errors().forEach((kind, n) -> errors.merge(kind, n, Long::sum));
+      r.firstErrors().forEach(firstErrors::putIfAbsent);
+      samples.addAll(r.mismatchSamples());
+      failure = failure.or(r::failure);
+      tls = tls.or(r::tlsSession);
+      ops += r.ops();
+      gets += r.gets();
+      sets += r.sets();
+      misses += r.misses();
+      mismatches += r.mismatches();
+      opened += r.connectionsOpened();
+      reconnects += r.reconnects();
+      seconds += r.seconds();
+      cpuSeconds += r.cpuCores() * r.seconds();
+      busiest =
+          Double.isNaN(busiest) ? r.busiestLoopCores() : Math.max(busiest, r.busiestLoopCores());
+    }
+    return new TargetResult(
+        first.target(),
+        failure,
+        ops,
+        gets,
+        sets,
+        misses,
+        mismatches,
+        List.copyOf(samples),
+        errors,
+        firstErrors,
+        latency,
+        seconds,
+        seconds > 0 ? cpuSeconds / seconds : Double.NaN,
+        busiest,
+        tls,
+        opened,
+        reconnects);
   }
 
   /** All errors of the run. */

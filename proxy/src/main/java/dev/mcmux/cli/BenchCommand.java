@@ -156,6 +156,15 @@ final class BenchCommand implements Callable<Integer> {
   boolean progress;
 
   @Option(
+      names = "--rounds",
+      defaultValue = "1",
+      description =
+          "Run every target this many times, in reverse order every other round, and report each"
+              + " target's rounds combined (with the rate of each round): on a machine whose speed"
+              + " drifts, the order then favours no target (default: ${DEFAULT-VALUE}).")
+  int rounds;
+
+  @Option(
       names = "--fail-on-errors",
       description = "Exit with 4 when any request failed (mismatches always exit with 3).")
   boolean failOnErrors;
@@ -193,7 +202,8 @@ final class BenchCommand implements Callable<Integer> {
               Optional.ofNullable(svg),
               seed,
               progress || stderrIsTerminal(),
-              failOnErrors);
+              failOnErrors,
+              rounds);
     } catch (IllegalArgumentException e) {
       return Main.fail(err, e.getMessage() + " (see 'mcmux bench --help')", Main.EXIT_USAGE);
     }

@@ -37,7 +37,8 @@ class BenchReportTest {
         Optional.empty(),
         1,
         false,
-        false);
+        false,
+        1);
   }
 
   private static TargetResult result(String spec, long ops, long baseMicros, long mismatches) {
@@ -157,12 +158,14 @@ class BenchReportTest {
       "--pipeline does not apply to --connect-per-request",
       "--ca-file is given but no target is tls://",
       "--value-size must be in 37..",
-      "--target name 'a' is used twice"
+      "--target name 'a' is used twice",
+      "--rounds must be in 1..100"
     };
     Runnable[] attempts = {
       () ->
           new BenchConfig(
-              one, none, false, 1, 2, 1, 40, 1, s, s, true, 1, 1, s, none, none, 1, false, false),
+              one, none, false, 1, 2, 1, 40, 1, s, s, true, 1, 1, s, none, none, 1, false, false,
+              1),
       () ->
           new BenchConfig(
               one,
@@ -183,10 +186,12 @@ class BenchReportTest {
               none,
               1,
               false,
-              false),
+              false,
+              1),
       () ->
           new BenchConfig(
-              one, none, false, 1, 1, 1, 36, 1, s, s, false, 1, 1, s, none, none, 1, false, false),
+              one, none, false, 1, 1, 1, 36, 1, s, s, false, 1, 1, s, none, none, 1, false, false,
+              1),
       () ->
           new BenchConfig(
               List.of(one.get(0), one.get(0)),
@@ -207,7 +212,12 @@ class BenchReportTest {
               none,
               1,
               false,
-              false)
+              false,
+              1),
+      () ->
+          new BenchConfig(
+              one, none, false, 1, 1, 1, 40, 1, s, s, false, 1, 1, s, none, none, 1, false, false,
+              0)
     };
     for (int i = 0; i < attempts.length; i++) {
       try {
@@ -217,5 +227,58 @@ class BenchReportTest {
         assertTrue(e.getMessage().startsWith(expected[i]), e.getMessage());
       }
     }
+  }
+
+  @Test
+  void roundsCombineIntoOneRowAndTheNotesListEachRoundsRate() {
+    TargetResult first = result("mcmux=127.0.0.1:3", 400_000, 500, 0);
+    TargetResult second = result("mcmux=127.0.0.1:3", 600_000, 700, 0);
+    TargetResult combined = TargetResult.combine(List.of(first, second));
+    // 1,000,000 requests in two 10 s windows.
+    assertEquals(50_000, combined.opsPerSecond(), 0.001);
+    assertEquals(2_000, combined.latency().getTotalCount());
+    assertEquals(500, combined.latency().getMinValue());
+    assertEquals(20, combined.seconds(), 0.001);
+    assertEquals(900_000, combined.gets());
+
+    TargetResult failedOnce =
+        TargetResult.combine(List.of(result("x=127.0.0.1:4", 10, 5, 2), first));
+    assertEquals(2, failedOnce.mismatches());
+    assertEquals(Map.of(ErrorKind.TIMEOUT, 2L), failedOnce.errors());
+
+    BenchConfig two = withRounds(config(), 2);
+    String report =
+        Report.render(
+            two,
+            List.of(combined),
+            Map.of("mcmux", List.of(first, second)),
+            "1 event loop (epoll), TLS not used, seed 1, timeout 2s");
+    assertTrue(report.contains("2 rounds (target order reversed every other round)"), report);
+    assertTrue(report.contains("ops/s by round: 40,000, 60,000"), report);
+    assertTrue(report.contains("| 50,000 |"), report);
+  }
+
+  private static BenchConfig withRounds(BenchConfig c, int rounds) {
+    return new BenchConfig(
+        c.targets(),
+        c.caFile(),
+        c.insecure(),
+        c.connections(),
+        c.pipeline(),
+        c.getRatio(),
+        c.valueSize(),
+        c.keys(),
+        c.duration(),
+        c.warmup(),
+        c.connectPerRequest(),
+        c.workers(),
+        c.threads(),
+        c.timeout(),
+        c.hgrmDir(),
+        c.svg(),
+        c.seed(),
+        c.progress(),
+        c.failOnErrors(),
+        rounds);
   }
 }

@@ -348,6 +348,47 @@ class BenchIT {
   }
 
   @Test
+  void roundsRunEveryTargetAgainInReverseOrderAndCombine() {
+    try (MemcachedProcess first = MemcachedProcess.plain().start();
+        MemcachedProcess second = MemcachedProcess.plain().start()) {
+      int nobody = Ports.freeLoopbackPort();
+      Result r =
+          bench(
+              "--target", "a=" + plain(first),
+              "--target", "b=" + plain(second),
+              "--target", "down=127.0.0.1:" + nobody,
+              "--connections", "2",
+              "--duration", "1s",
+              "--warmup", "0s",
+              "--rounds", "2");
+      assertEquals(Bench.EXIT_FAILED, r.code(), r.toString());
+      assertTrue(r.out().contains("2 rounds (target order reversed every other round)"), r.out());
+      // The failing target is reported in each round, last in the first and first in the second.
+      int round1 = r.err().indexOf("down (round 1): no connection could be opened");
+      int round2 = r.err().indexOf("down (round 2): no connection could be opened");
+      assertTrue(round1 >= 0 && round2 > round1, r.err());
+      for (String name : new String[] {"a", "b"}) {
+        java.util.regex.Matcher m =
+            java.util.regex.Pattern.compile(
+                    "- " + name + " \\(.*; ops/s by round: ([0-9,]+), ([0-9,]+)")
+                .matcher(r.out());
+        assertTrue(m.find(), r.out());
+        long sum = 0;
+        for (int g = 1; g <= 2; g++) {
+          long rate = Long.parseLong(m.group(g).replace(",", ""));
+          assertTrue(rate > 0, r.out());
+          sum += rate;
+        }
+        // Two windows of (nearly) the same length: the combined rate is about the rounds' mean.
+        double mean = sum / 2.0;
+        long combined = r.ops(name);
+        assertTrue(
+            Math.abs(combined - mean) <= 0.02 * mean + 2, combined + " vs " + mean + r.out());
+      }
+    }
+  }
+
+  @Test
   void anUntrustedCertificateIsRefusedUnlessInsecure() {
     try (MemcachedProcess tls = MemcachedProcess.tls(pki.server(Kind.UNTRUSTED_CA)).start()) {
       Result refused =
