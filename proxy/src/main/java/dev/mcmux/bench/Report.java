@@ -45,14 +45,10 @@ public final class Report {
         : line + ", " + c.rounds() + " rounds (target order reversed every other round)";
   }
 
-  /** The whole report: heading, table, per-target notes, and mismatch warnings. */
-  public static String render(BenchConfig config, List<TargetResult> results, String generator) {
-    return render(config, results, Map.of(), generator);
-  }
-
   /**
-   * The whole report of a run in rounds: {@code results} combined per target, and {@code rounds}
-   * each target's runs by name, whose rates the notes list when there are several.
+   * The whole report: heading, table, per-target notes, and mismatch warnings. {@code results} are
+   * combined per target; {@code rounds} holds each target's runs by name, whose rates the notes
+   * list when there are several.
    */
   public static String render(
       BenchConfig config,

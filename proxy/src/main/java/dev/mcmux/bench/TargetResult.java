@@ -67,6 +67,7 @@ public record TargetResult(
     long reconnects = 0;
     double seconds = 0;
     double cpuSeconds = 0;
+    double cpuWindow = 0;
     double busiest = Double.NaN;
     for (int i = 0; i < runs.size(); i++) {
       TargetResult r = runs.get(i);
@@ -86,9 +87,15 @@ public record TargetResult(
       opened += r.connectionsOpened();
       reconnects += r.reconnects();
       seconds += r.seconds();
-      cpuSeconds += r.cpuCores() * r.seconds();
-      busiest =
-          Double.isNaN(busiest) ? r.busiestLoopCores() : Math.max(busiest, r.busiestLoopCores());
+      // NaN is "unknown" for one run; the others still say something.
+      if (!Double.isNaN(r.cpuCores())) {
+        cpuSeconds += r.cpuCores() * r.seconds();
+        cpuWindow += r.seconds();
+      }
+      double loop = r.busiestLoopCores();
+      if (!Double.isNaN(loop) && (Double.isNaN(busiest) || loop > busiest)) {
+        busiest = loop;
+      }
     }
     return new TargetResult(
         first.target(),
@@ -103,7 +110,7 @@ public record TargetResult(
         firstErrors,
         latency,
         seconds,
-        seconds > 0 ? cpuSeconds / seconds : Double.NaN,
+        cpuWindow > 0 ? cpuSeconds / cpuWindow : Double.NaN,
         busiest,
         tls,
         opened,

@@ -200,7 +200,7 @@ public final class AsciiRequestEncoder {
   }
 
   /** Writes {@code value} as an unsigned 64-bit decimal number without allocating. */
-  static void writeUnsigned(long value, ByteBuf out) {
+  public static void writeUnsigned(long value, ByteBuf out) {
     int len = unsignedLength(value);
     out.ensureWritable(len);
     int at = out.writerIndex() + len;

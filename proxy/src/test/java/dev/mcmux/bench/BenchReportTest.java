@@ -112,6 +112,7 @@ class BenchReportTest {
         Report.render(
             config(),
             List.of(result("plain=127.0.0.1:1", 1000, 100, 0), failed, result("bad=x:4", 1, 5, 7)),
+            Map.of(),
             "test");
     assertTrue(report.contains("| down   | failed |        n/a |        - |"), report);
     assertTrue(report.contains("FAILED: no connection could be opened"), report);
@@ -240,6 +241,31 @@ class BenchReportTest {
     assertEquals(500, combined.latency().getMinValue());
     assertEquals(20, combined.seconds(), 0.001);
     assertEquals(900_000, combined.gets());
+    assertEquals(0.5, combined.cpuCores(), 1e-9);
+    assertEquals(0.4, combined.busiestLoopCores(), 1e-9);
+    // A round whose CPU could not be read leaves the others' figures standing.
+    TargetResult unknownCpu =
+        new TargetResult(
+            second.target(),
+            second.failure(),
+            second.ops(),
+            second.gets(),
+            second.sets(),
+            second.misses(),
+            second.mismatches(),
+            second.mismatchSamples(),
+            second.errors(),
+            second.firstErrors(),
+            second.latency(),
+            second.seconds(),
+            Double.NaN,
+            Double.NaN,
+            second.tlsSession(),
+            second.connectionsOpened(),
+            second.reconnects());
+    TargetResult partly = TargetResult.combine(List.of(unknownCpu, first));
+    assertEquals(0.5, partly.cpuCores(), 1e-9);
+    assertEquals(0.4, partly.busiestLoopCores(), 1e-9);
 
     TargetResult failedOnce =
         TargetResult.combine(List.of(result("x=127.0.0.1:4", 10, 5, 2), first));

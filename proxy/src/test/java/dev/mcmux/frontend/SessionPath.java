@@ -3,6 +3,7 @@ package dev.mcmux.frontend;
 import dev.mcmux.config.HostPort;
 import dev.mcmux.config.Settings;
 import dev.mcmux.metrics.ProxyMetrics;
+import dev.mcmux.protocol.AsciiRequestEncoder;
 import dev.mcmux.routing.ClusterView;
 import dev.mcmux.routing.KeyPlacement;
 import dev.mcmux.routing.PlacementFlavour;
@@ -91,7 +92,7 @@ public final class SessionPath implements AutoCloseable {
       ByteBuf in = alloc.directBuffer(answer.length + 24).writeBytes(answer);
       if (afterTag != null) {
         in.writeByte('O');
-        writeDecimal(in, tag);
+        AsciiRequestEncoder.writeUnsigned(tag, in);
         in.writeBytes(afterTag);
       }
       upstream.pipeline().fireChannelRead(in);
@@ -111,23 +112,20 @@ public final class SessionPath implements AutoCloseable {
    * returns the bytes the client received in all.
    */
   public long roundTrips(int times, byte[] request, byte[] answer) {
-    long[] received = {0};
-    FastThreadLocalThread.runWithFastThreadLocal(
-        () -> {
-          for (int i = 0; i < times; i++) {
-            received[0] += roundTrip(request, answer);
-          }
-        });
-    return received[0];
+    return repeat(times, () -> roundTrip(request, answer));
   }
 
   /** {@link #metaRoundTrip} {@code times} times, as {@link #roundTrips} does. */
   public long metaRoundTrips(int times, byte[] request, byte[] before, byte[] after) {
+    return repeat(times, () -> metaRoundTrip(request, before, after));
+  }
+
+  private static long repeat(int times, java.util.function.IntSupplier roundTrip) {
     long[] received = {0};
     FastThreadLocalThread.runWithFastThreadLocal(
         () -> {
           for (int i = 0; i < times; i++) {
-            received[0] += metaRoundTrip(request, before, after);
+            received[0] += roundTrip.getAsInt();
           }
         });
     return received[0];
@@ -145,13 +143,6 @@ public final class SessionPath implements AutoCloseable {
       tag = tag * 10 + (line.getByte(i) - '0');
     }
     return tag;
-  }
-
-  private static void writeDecimal(ByteBuf out, long n) {
-    if (n >= 10) {
-      writeDecimal(out, n / 10);
-    }
-    out.writeByte((int) ('0' + n % 10));
   }
 
   /** US-ASCII bytes of {@code s}. */
