@@ -551,6 +551,22 @@ must_refuse() {
   grep -qF -- "$message" <<<"$err" || { echo "$err"; return 1; }
   echo "checked: refused: $(grep -F -- "$message" <<<"$err" | head -n 1 | cut -c1-140)"
 }
+# unixSocket.mode reaches mcmux.conf as given, and its default is mcmux's own.
+chart_socket_mode() {
+  local m=$work/socket-mode.yaml mode
+  for mode in 0660 ""; do
+    if [ -n "$mode" ]; then
+      render "$m" ci "$chart" --set unixSocket.enabled=true --set-string unixSocket.mode="$mode"
+    else
+      render "$m" ci "$chart" --set unixSocket.enabled=true
+      mode=0666
+    fi
+    grep -qF "unix-socket-mode = \"$mode\"" "$m" || { echo "unix-socket-mode $mode not rendered"; return 1; }
+  done
+  echo "checked: unixSocket.mode renders as unix-socket-mode (0660 when set, 0666 by default)"
+}
+check "chart renders unixSocket.mode" chart_socket_mode
+
 check "chart refuses daemonset mode without the acknowledgement" \
   must_refuse acknowledgeNonLoopbackListen "$chart" --set mode=daemonset
 check "chart refuses a native sidecar on Kubernetes 1.28" \

@@ -271,6 +271,16 @@ def check(manifest, workdir, validate_output, expect):
     listen_host, listen_port = host_port(s["mcmux.listen"])
     original = conf_paths(cm["data"][CONF_KEY])
     secret_files = {k: v for k, v in original.items() if k != "unix-socket"}
+    if "unix-socket" in original:
+        # The chart states the socket's mode; validate must read back the same one.
+        m = re.search(r'^\s*unix-socket-mode\s*=\s*"([0-7]{3,4})"', cm["data"][CONF_KEY], re.M)
+        got = s.get("mcmux.unix-socket-mode", "")
+        if not m:
+            problem("mcmux.conf sets unix-socket but no unix-socket-mode")
+        elif not re.fullmatch(r"[0-7]{3,4}", got) or int(got, 8) != int(m.group(1), 8):
+            problem("validate reports mcmux.unix-socket-mode = %s, rendered %s" % (got, m.group(1)))
+        else:
+            print("checked: unix-socket-mode %s rendered and read back by validate" % m.group(1))
     # validate saw the paths moved under WORKDIR/root: they must be exactly those.
     for key, path in secret_files.items():
         if s.get("mcmux.tls." + key) != workdir + "/root" + path:

@@ -18,6 +18,7 @@ mcmux {
 {{- end }}
 {{- if $v.unixSocket.enabled }}
   unix-socket = {{ $v.unixSocket.path | toJson }}
+  unix-socket-mode = {{ $v.unixSocket.mode | default "0666" | toJson }}
 {{- end }}
   event-loops = {{ int $v.eventLoops }}
   upstream {
