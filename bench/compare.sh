@@ -539,12 +539,13 @@ workload_title() {
 }
 
 # Rebuilds the bench's table with the columns measured around it.
-# Input: bench stdout, and a TSV of target, TLS conns, peak RSS, proxy CPU, memcached CPU.
+# Input: bench stdout, and a TSV of target, TLS conns, peak RSS, proxy CPU, memcached CPU, and
+# the client core's CPU per request (bench + proxy).
 merge_table() { # bench stdout, extra tsv
   awk -F'|' -v extra="$2" '
     function trim(s) { gsub(/^[ \t]+|[ \t]+$/, "", s); return s }
     BEGIN {
-      while ((getline line < extra) > 0) { split(line, f, "\t"); x[f[1]] = f[2] "\t" f[3] "\t" f[4] "\t" f[5] }
+      while ((getline line < extra) > 0) { split(line, f, "\t"); x[f[1]] = f[2] "\t" f[3] "\t" f[4] "\t" f[5] "\t" f[6] }
       n = 0
     }
     /^\| / && !done {
@@ -553,13 +554,13 @@ merge_table() { # bench stdout, extra tsv
       if (!inside) next
       row = name
       for (i = 3; i <= 10; i++) row = row "\t" trim($i)
-      e = (name in x) ? x[name] : "-\t-\t-\t-"
+      e = (name in x) ? x[name] : "-\t-\t-\t-\t-"
       rows[++n] = row "\t" e
       next
     }
     inside && !/^\|/ { done = 1 }
     END {
-      hdr = "target\tops/s\t% of plain\tp50 (ms)\tp99 (ms)\tp99.9 (ms)\tmax (ms)\terrors\tmismatches\tTLS conns at memcached\tpeak RSS (MiB)\tproxy CPU (s)\tmemcached CPU (s)"
+      hdr = "target\tops/s\t% of plain\tp50 (ms)\tp99 (ms)\tp99.9 (ms)\tmax (ms)\terrors\tmismatches\tTLS conns at memcached\tpeak RSS (MiB)\tproxy CPU (s)\tmemcached CPU (s)\tCPU µs per request, bench + proxy"
       rows[0] = hdr
       for (r = 0; r <= n; r++) {
         c = split(rows[r], cell, "\t")
@@ -610,6 +611,7 @@ for w in $WORKLOADS; do
   cmd=(taskset -c "$CLIENT_CPU" java "${BENCH_JVM[@]}" "-Dio.netty.native.workdir=$WORK" -jar "$JAR" bench)
   for t in $TARGETS; do
     cmd+=(--target "$t=${ADDR[$t]}")
+    [[ -z ${PROXY_PIDS[$t]:-} ]] || cmd+=(--proxy-pid "$t=${PROXY_PIDS[$t]// /,}")
   done
   ! has_target tls || cmd+=(--ca-file "$CA")
   cmd+=(--value-size 100 --get-ratio 0.9 "${wargs[@]}" --warmup "$WARMUP" --duration "$DURATION" --rounds "$ROUNDS")
@@ -651,7 +653,10 @@ for w in $WORKLOADS; do
       fi
     fi
     mcpu=$(seconds $(($(cpu_ticks "${MC_PID[$t]}") - MC_TICKS[$t])))
-    printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$conns" "$rss" "$pcpu" "$mcpu" >>"$WORK/extra-$w.tsv"
+    # The bench's note on the target: "CPU per request: bench X µs[, proxy Y µs (Z cores)]".
+    per_req=$(sed -n -e "s/^- $t (.*; CPU per request: bench \([0-9.]*\) µs, proxy \([0-9.]*\) µs.*/\1 + \2/p" \
+      -e "s/^- $t (.*; CPU per request: bench \([0-9.]*\) µs\(;.*\)\{0,1\}$/\1/p" "$WORK/bench-$w.out" | head -1)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$conns" "$rss" "$pcpu" "$mcpu" "${per_req:--}" >>"$WORK/extra-$w.tsv"
   done
   stop_proxies
 

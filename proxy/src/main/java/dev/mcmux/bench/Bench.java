@@ -220,4 +220,11 @@ public final class Bench {
     }
     return code;
   }
+
+  /**
+   * User plus system CPU time of another process so far, in nanoseconds; -1 when it cannot be read.
+   */
+  public static long processCpuNanos(long pid) {
+    return ProcessCpu.nanos(pid);
+  }
 }

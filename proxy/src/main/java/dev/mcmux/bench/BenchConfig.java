@@ -2,8 +2,11 @@ package dev.mcmux.bench;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
@@ -28,7 +31,8 @@ public record BenchConfig(
     long seed,
     boolean progress,
     boolean failOnErrors,
-    int rounds) {
+    int rounds,
+    Map<String, List<Long>> proxyPids) {
 
   /** Largest key count: keys are held in memory as bytes, about 12 bytes each. */
   public static final int MAX_KEYS = 100_000_000;
@@ -82,6 +86,39 @@ public record BenchConfig(
     require(
         !(insecure && caFile.isPresent()),
         "--insecure and --ca-file contradict each other: verification is either off or on");
+    proxyPids = Map.copyOf(proxyPids);
+    for (String name : proxyPids.keySet()) {
+      require(names.contains(name), "--proxy-pid names no --target '" + name + "'");
+    }
+  }
+
+  /**
+   * Parses the {@code --proxy-pid NAME=PID[,PID...]} options into the PIDs of each target.
+   *
+   * @throws IllegalArgumentException naming the option at fault, in one line
+   */
+  public static Map<String, List<Long>> parseProxyPids(List<String> specs) {
+    Map<String, List<Long>> out = new LinkedHashMap<>();
+    for (String spec : specs) {
+      int eq = spec.indexOf('=');
+      String usage = "--proxy-pid '" + spec + "': expected NAME=PID or NAME=PID,PID,...";
+      require(eq > 0 && eq < spec.length() - 1, usage);
+      String name = spec.substring(0, eq).trim();
+      require(!out.containsKey(name), "--proxy-pid for '" + name + "' is given twice");
+      List<Long> pids = new ArrayList<>();
+      for (String part : spec.substring(eq + 1).split(",", -1)) {
+        long pid;
+        try {
+          pid = Long.parseLong(part.trim());
+        } catch (NumberFormatException e) {
+          throw new IllegalArgumentException(usage);
+        }
+        require(pid > 0, usage);
+        pids.add(pid);
+      }
+      out.put(name, List.copyOf(pids));
+    }
+    return out;
   }
 
   private static void require(boolean ok, String message) {

@@ -162,6 +162,18 @@ public final class Report {
         s.append(String.format(Locale.ROOT, " (busiest event loop %.2f)", r.busiestLoopCores()));
       }
     }
+    if (!Double.isNaN(r.benchMicrosPerOp())) {
+      s.append(
+          String.format(Locale.ROOT, "; CPU per request: bench %.1f µs", r.benchMicrosPerOp()));
+      if (!Double.isNaN(r.proxyMicrosPerOp())) {
+        s.append(
+            String.format(
+                Locale.ROOT,
+                ", proxy %.1f µs (%.2f cores)",
+                r.proxyMicrosPerOp(),
+                r.proxyCpuSeconds() / r.seconds()));
+      }
+    }
     if (!r.errors().isEmpty()) {
       s.append("; errors:");
       String sep = " ";

@@ -18,6 +18,8 @@ import org.HdrHistogram.Histogram;
  * @param busiestLoopCores the same for the busiest generator event loop: near 1.0 means the
  *     generator itself was the bottleneck
  * @param tlsSession protocol and cipher of the first TLS connection, empty for plaintext
+ * @param proxyCpuSeconds CPU time that the processes given with {@code --proxy-pid} for this target
+ *     used during the window, NaN when none were given or one could not be read
  */
 public record TargetResult(
     Target target,
@@ -36,11 +38,22 @@ public record TargetResult(
     double busiestLoopCores,
     Optional<String> tlsSession,
     long connectionsOpened,
-    long reconnects) {
+    long reconnects,
+    double proxyCpuSeconds) {
 
   /** Successful requests per second of the measured window. */
   public double opsPerSecond() {
     return seconds > 0 ? ops / seconds : 0;
+  }
+
+  /** This process's CPU time per successful request of the window, in µs; NaN if unknown. */
+  public double benchMicrosPerOp() {
+    return ops > 0 ? cpuCores * seconds * 1e6 / ops : Double.NaN;
+  }
+
+  /** The proxy's CPU time per successful request of the window, in µs; NaN if not measured. */
+  public double proxyMicrosPerOp() {
+    return ops > 0 ? proxyCpuSeconds * 1e6 / ops : Double.NaN;
   }
 
   /**
@@ -68,6 +81,8 @@ public record TargetResult(
     double seconds = 0;
     double cpuSeconds = 0;
     double cpuWindow = 0;
+    double proxySeconds = 0;
+    long proxyOps = 0;
     double busiest = Double.NaN;
     for (int i = 0; i < runs.size(); i++) {
       TargetResult r = runs.get(i);
@@ -92,6 +107,10 @@ public record TargetResult(
         cpuSeconds += r.cpuCores() * r.seconds();
         cpuWindow += r.seconds();
       }
+      if (!Double.isNaN(r.proxyCpuSeconds())) {
+        proxySeconds += r.proxyCpuSeconds();
+        proxyOps += r.ops();
+      }
       double loop = r.busiestLoopCores();
       if (!Double.isNaN(loop) && (Double.isNaN(busiest) || loop > busiest)) {
         busiest = loop;
@@ -114,7 +133,10 @@ public record TargetResult(
         busiest,
         tls,
         opened,
-        reconnects);
+        reconnects,
+        // Scaled from the rounds where it was read to all of them, so that per request it is the
+        // known rounds' figure.
+        proxyOps > 0 ? proxySeconds * ops / proxyOps : Double.NaN);
   }
 
   /** All errors of the run. */

@@ -192,7 +192,8 @@ final class TargetRun {
         await(d.drained, drainDeadline, "draining");
       }
       List<LoopStats> stats = closeAll(drivers);
-      return result(stats, Optional.empty(), config.duration().toNanos() / 1e9, cpu[0], cpu[1]);
+      return result(
+          stats, Optional.empty(), config.duration().toNanos() / 1e9, cpu[0], cpu[1], cpu[2]);
     } catch (BenchFailure e) {
       List<LoopStats> stats;
       try {
@@ -208,7 +209,8 @@ final class TargetRun {
 
   /**
    * Waits out warmup and measurement, showing progress; returns the CPU used in the window by the
-   * whole process and by the busiest event loop, in cores.
+   * whole process and by the busiest event loop, in cores, and by the target's proxy processes (if
+   * given), in seconds.
    */
   private double[] measure(
       List<LoopDriver> drivers,
@@ -217,7 +219,9 @@ final class TargetRun {
       long warmupEnd,
       long end,
       Progress progress) {
+    List<Long> proxyPids = config.proxyPids().getOrDefault(target.name(), List.of());
     long cpuStart = -1;
+    long proxyCpuStart = -1;
     long[] loopCpuStart = new long[loopThreads.length];
     long opsAtWarmupEnd = 0;
     long step = TimeUnit.MILLISECONDS.toNanos(500);
@@ -235,6 +239,7 @@ final class TargetRun {
       }
       if (cpuStart < 0 && now >= warmupEnd) {
         cpuStart = processCpuNanos();
+        proxyCpuStart = proxyPids.isEmpty() ? -1 : ProcessCpu.nanos(proxyPids);
         for (int i = 0; i < loopThreads.length; i++) {
           loopCpuStart[i] = THREADS.getThreadCpuTime(loopThreads[i]);
         }
@@ -265,6 +270,7 @@ final class TargetRun {
           target.name(), phase, rate, mismatches, mismatches > 0 ? "  !!! MISMATCH !!!" : "");
     }
     long cpuEnd = processCpuNanos();
+    long proxyCpuEnd = proxyPids.isEmpty() ? -1 : ProcessCpu.nanos(proxyPids);
     double window = end - warmupEnd;
     double busiest = Double.NaN;
     for (int i = 0; i < loopThreads.length; i++) {
@@ -275,7 +281,9 @@ final class TargetRun {
       }
     }
     double process = cpuStart < 0 || cpuEnd < 0 ? Double.NaN : (cpuEnd - cpuStart) / window;
-    return new double[] {process, busiest};
+    double proxy =
+        proxyCpuStart < 0 || proxyCpuEnd < 0 ? Double.NaN : (proxyCpuEnd - proxyCpuStart) / 1e9;
+    return new double[] {process, busiest, proxy};
   }
 
   private List<LoopStats> closeAll(List<LoopDriver> drivers) {
@@ -289,7 +297,7 @@ final class TargetRun {
   }
 
   private TargetResult failed(List<LoopStats> stats, String reason) {
-    return result(stats, Optional.of(reason), 0, Double.NaN, Double.NaN);
+    return result(stats, Optional.of(reason), 0, Double.NaN, Double.NaN, Double.NaN);
   }
 
   private TargetResult result(
@@ -297,7 +305,8 @@ final class TargetRun {
       Optional<String> failure,
       double seconds,
       double cpu,
-      double busiestLoop) {
+      double busiestLoop,
+      double proxyCpuSeconds) {
     LoopStats total = new LoopStats();
     perLoop.forEach(total::add);
     Map<ErrorKind, Long> errors = new EnumMap<>(ErrorKind.class);
@@ -328,7 +337,8 @@ final class TargetRun {
         busiestLoop,
         Optional.ofNullable(tlsSession),
         total.connectionsOpened,
-        total.reconnects);
+        total.reconnects,
+        proxyCpuSeconds);
   }
 
   private static String firstConnectError(List<LoopDriver> drivers) {

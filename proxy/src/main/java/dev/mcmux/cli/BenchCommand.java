@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -165,6 +166,15 @@ final class BenchCommand implements Callable<Integer> {
   int rounds;
 
   @Option(
+      names = "--proxy-pid",
+      paramLabel = "NAME=PID[,PID]",
+      description =
+          "Also measure the CPU time of the processes serving target NAME (a proxy; several PIDs"
+              + " add up) over its measured windows, and report it per request beside the"
+              + " generator's own. Repeatable; reads /proc.")
+  List<String> proxyPids = new ArrayList<>();
+
+  @Option(
       names = "--fail-on-errors",
       description = "Exit with 4 when any request failed (mismatches always exit with 3).")
   boolean failOnErrors;
@@ -181,6 +191,21 @@ final class BenchCommand implements Callable<Integer> {
       }
       if (caFile != null && !Files.isReadable(caFile)) {
         throw new IllegalArgumentException("--ca-file " + caFile + " cannot be read");
+      }
+      Map<String, List<Long>> pids = BenchConfig.parseProxyPids(proxyPids);
+      for (Map.Entry<String, List<Long>> e : pids.entrySet()) {
+        for (long pid : e.getValue()) {
+          if (Bench.processCpuNanos(pid) < 0) {
+            throw new IllegalArgumentException(
+                "--proxy-pid "
+                    + e.getKey()
+                    + "="
+                    + pid
+                    + ": no CPU time can be read for process "
+                    + pid
+                    + " (no such process, or no /proc)");
+          }
+        }
       }
       config =
           new BenchConfig(
@@ -203,7 +228,8 @@ final class BenchCommand implements Callable<Integer> {
               seed,
               progress || stderrIsTerminal(),
               failOnErrors,
-              rounds);
+              rounds,
+              pids);
     } catch (IllegalArgumentException e) {
       return Main.fail(err, e.getMessage() + " (see 'mcmux bench --help')", Main.EXIT_USAGE);
     }

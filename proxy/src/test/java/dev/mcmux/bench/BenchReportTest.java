@@ -38,7 +38,8 @@ class BenchReportTest {
         1,
         false,
         false,
-        1);
+        1,
+        Map.of());
   }
 
   private static TargetResult result(String spec, long ops, long baseMicros, long mismatches) {
@@ -63,7 +64,8 @@ class BenchReportTest {
         0.4,
         Optional.empty(),
         50,
-        0);
+        0,
+        Double.NaN);
   }
 
   @Test
@@ -107,7 +109,8 @@ class BenchReportTest {
             Double.NaN,
             Optional.empty(),
             0,
-            0);
+            0,
+            Double.NaN);
     String report =
         Report.render(
             config(),
@@ -153,72 +156,22 @@ class BenchReportTest {
     BenchConfig ok = config();
     assertEquals(50, ok.connections());
     List<Target> one = List.of(Target.parse("a=h:1"));
-    Optional<Path> none = Optional.empty();
-    Duration s = Duration.ofSeconds(1);
+    Map<String, List<Long>> noPids = Map.of();
     String[] expected = {
       "--pipeline does not apply to --connect-per-request",
       "--ca-file is given but no target is tls://",
       "--value-size must be in 37..",
       "--target name 'a' is used twice",
-      "--rounds must be in 1..100"
+      "--rounds must be in 1..100",
+      "--proxy-pid names no --target 'haproxy'"
     };
     Runnable[] attempts = {
-      () ->
-          new BenchConfig(
-              one, none, false, 1, 2, 1, 40, 1, s, s, true, 1, 1, s, none, none, 1, false, false,
-              1),
-      () ->
-          new BenchConfig(
-              one,
-              Optional.of(Path.of("ca")),
-              false,
-              1,
-              1,
-              1,
-              40,
-              1,
-              s,
-              s,
-              false,
-              1,
-              1,
-              s,
-              none,
-              none,
-              1,
-              false,
-              false,
-              1),
-      () ->
-          new BenchConfig(
-              one, none, false, 1, 1, 1, 36, 1, s, s, false, 1, 1, s, none, none, 1, false, false,
-              1),
-      () ->
-          new BenchConfig(
-              List.of(one.get(0), one.get(0)),
-              none,
-              false,
-              1,
-              1,
-              1,
-              40,
-              1,
-              s,
-              s,
-              false,
-              1,
-              1,
-              s,
-              none,
-              none,
-              1,
-              false,
-              false,
-              1),
-      () ->
-          new BenchConfig(
-              one, none, false, 1, 1, 1, 40, 1, s, s, false, 1, 1, s, none, none, 1, false, false,
-              0)
+      () -> small(one, Optional.empty(), true, 2, 40, 1, noPids),
+      () -> small(one, Optional.of(Path.of("ca")), false, 1, 40, 1, noPids),
+      () -> small(one, Optional.empty(), false, 1, 36, 1, noPids),
+      () -> small(List.of(one.get(0), one.get(0)), Optional.empty(), false, 1, 40, 1, noPids),
+      () -> small(one, Optional.empty(), false, 1, 40, 0, noPids),
+      () -> small(one, Optional.empty(), false, 1, 40, 1, Map.of("haproxy", List.of(1L)))
     };
     for (int i = 0; i < attempts.length; i++) {
       try {
@@ -262,7 +215,8 @@ class BenchReportTest {
             Double.NaN,
             second.tlsSession(),
             second.connectionsOpened(),
-            second.reconnects());
+            second.reconnects(),
+            Double.NaN);
     TargetResult partly = TargetResult.combine(List.of(unknownCpu, first));
     assertEquals(0.5, partly.cpuCores(), 1e-9);
     assertEquals(0.4, partly.busiestLoopCores(), 1e-9);
@@ -282,6 +236,40 @@ class BenchReportTest {
     assertTrue(report.contains("2 rounds (target order reversed every other round)"), report);
     assertTrue(report.contains("ops/s by round: 40,000, 60,000"), report);
     assertTrue(report.contains("| 50,000 |"), report);
+  }
+
+  /** One connection and one key; the options that the validation tests vary are the arguments. */
+  private static BenchConfig small(
+      List<Target> targets,
+      Optional<Path> caFile,
+      boolean connectPerRequest,
+      int pipeline,
+      int valueSize,
+      int rounds,
+      Map<String, List<Long>> proxyPids) {
+    Duration s = Duration.ofSeconds(1);
+    return new BenchConfig(
+        targets,
+        caFile,
+        false,
+        1,
+        pipeline,
+        1,
+        valueSize,
+        1,
+        s,
+        s,
+        connectPerRequest,
+        1,
+        1,
+        s,
+        Optional.empty(),
+        Optional.empty(),
+        1,
+        false,
+        false,
+        rounds,
+        proxyPids);
   }
 
   private static BenchConfig withRounds(BenchConfig c, int rounds) {
@@ -305,6 +293,80 @@ class BenchReportTest {
         c.seed(),
         c.progress(),
         c.failOnErrors(),
-        rounds);
+        rounds,
+        c.proxyPids());
+  }
+
+  private static TargetResult withProxyCpu(TargetResult r, double seconds) {
+    return new TargetResult(
+        r.target(),
+        r.failure(),
+        r.ops(),
+        r.gets(),
+        r.sets(),
+        r.misses(),
+        r.mismatches(),
+        r.mismatchSamples(),
+        r.errors(),
+        r.firstErrors(),
+        r.latency(),
+        r.seconds(),
+        r.cpuCores(),
+        r.busiestLoopCores(),
+        r.tlsSession(),
+        r.connectionsOpened(),
+        r.reconnects(),
+        seconds);
+  }
+
+  @Test
+  void proxyCpuIsReportedPerRequestBesideTheGenerators() {
+    // 500,000 requests in 10 s; the generator used 0.5 cores (10 µs each), the proxy 6 s (12 µs).
+    TargetResult measured = withProxyCpu(result("mcmux=127.0.0.1:3", 500_000, 500, 0), 6.0);
+    assertEquals(10.0, measured.benchMicrosPerOp(), 1e-9);
+    assertEquals(12.0, measured.proxyMicrosPerOp(), 1e-9);
+    String report = Report.render(config(), List.of(measured), Map.of(), "generator");
+    assertTrue(
+        report.contains("; CPU per request: bench 10.0 µs, proxy 12.0 µs (0.60 cores)"), report);
+    // Without --proxy-pid the notes give the generator's figure alone.
+    String without =
+        Report.render(
+            config(), List.of(result("mcmux=127.0.0.1:3", 500_000, 500, 0)), Map.of(), "g");
+    assertTrue(without.contains("; CPU per request: bench 10.0 µs\n"), without);
+
+    // A round whose proxy CPU could not be read (the proxy died) does not dilute the others.
+    TargetResult lost = result("mcmux=127.0.0.1:3", 300_000, 500, 0);
+    TargetResult combined = TargetResult.combine(List.of(measured, lost));
+    assertEquals(12.0, combined.proxyMicrosPerOp(), 1e-9);
+    assertTrue(Double.isNaN(TargetResult.combine(List.of(lost, lost)).proxyMicrosPerOp()));
+  }
+
+  @Test
+  void proxyPidsParse() {
+    assertEquals(
+        Map.of("haproxy", List.of(12L), "nut", List.of(3L, 4L)),
+        BenchConfig.parseProxyPids(List.of("haproxy=12", "nut=3,4")));
+    for (String bad : List.of("haproxy", "=12", "haproxy=", "haproxy=x", "haproxy=0", "a=1,")) {
+      IllegalArgumentException e =
+          org.junit.jupiter.api.Assertions.assertThrows(
+              IllegalArgumentException.class, () -> BenchConfig.parseProxyPids(List.of(bad)));
+      assertEquals(
+          "--proxy-pid '" + bad + "': expected NAME=PID or NAME=PID,PID,...", e.getMessage());
+    }
+    IllegalArgumentException twice =
+        org.junit.jupiter.api.Assertions.assertThrows(
+            IllegalArgumentException.class,
+            () -> BenchConfig.parseProxyPids(List.of("a=1", "a=2")));
+    assertEquals("--proxy-pid for 'a' is given twice", twice.getMessage());
+  }
+
+  @Test
+  void procStatIsReadPastACommandNameWithSpacesAndParentheses() {
+    // Fields 14 and 15 (user 250, system 130 ticks) after a command name "(a b) c".
+    String stat =
+        "4242 ((a b) c) S 1 4242 4242 0 -1 4194560 2000 0 0 0 250 130 0 0 20 0 9 0 77 1000 50";
+    assertEquals(3_800_000_000L, ProcessCpu.parse(stat));
+    assertTrue(ProcessCpu.nanos(ProcessHandle.current().pid()) > 0);
+    assertEquals(-1, ProcessCpu.nanos(List.of(ProcessHandle.current().pid(), Long.MAX_VALUE)));
   }
 }

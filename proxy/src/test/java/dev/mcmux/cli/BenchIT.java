@@ -389,6 +389,43 @@ class BenchIT {
   }
 
   @Test
+  void theCpuOfTheProcessServingATargetIsReportedPerRequest() {
+    try (MemcachedProcess plain = MemcachedProcess.plain().start()) {
+      // Any process serving the target will do; here memcached itself stands where a proxy would.
+      Result r =
+          bench(
+              "--target", "plain=" + plain(plain),
+              "--proxy-pid", "plain=" + plain.pid(),
+              "--connections", "8",
+              "--duration", "2s",
+              "--warmup", "1s");
+      assertEquals(Bench.EXIT_OK, r.code(), r.toString());
+      java.util.regex.Matcher m =
+          java.util.regex.Pattern.compile(
+                  "- plain \\(.*; CPU per request: bench ([0-9.]+) µs, proxy ([0-9.]+) µs"
+                      + " \\(([0-9.]+) cores\\)")
+              .matcher(r.out());
+      assertTrue(m.find(), r.toString());
+      // memcached answered every request of the window, so it used some CPU for them.
+      assertTrue(Double.parseDouble(m.group(1)) > 0, r.toString());
+      assertTrue(Double.parseDouble(m.group(2)) > 0, r.toString());
+      assertTrue(Double.parseDouble(m.group(3)) > 0, r.toString());
+
+      Result gone =
+          bench("--target", "plain=" + plain(plain), "--proxy-pid", "plain=" + Integer.MAX_VALUE);
+      assertEquals(Main.EXIT_USAGE, gone.code(), gone.toString());
+      assertTrue(
+          gone.err()
+              .contains(
+                  "--proxy-pid plain="
+                      + Integer.MAX_VALUE
+                      + ": no CPU time can be read for process "
+                      + Integer.MAX_VALUE),
+          gone.toString());
+    }
+  }
+
+  @Test
   void anUntrustedCertificateIsRefusedUnlessInsecure() {
     try (MemcachedProcess tls = MemcachedProcess.tls(pki.server(Kind.UNTRUSTED_CA)).start()) {
       Result refused =
