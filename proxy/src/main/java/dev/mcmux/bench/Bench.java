@@ -221,10 +221,8 @@ public final class Bench {
     return code;
   }
 
-  /**
-   * User plus system CPU time of another process so far, in nanoseconds; -1 when it cannot be read.
-   */
-  public static long processCpuNanos(long pid) {
-    return ProcessCpu.nanos(pid);
+  /** Whether the CPU time of process {@code pid} can be read, as {@code --proxy-pid} needs. */
+  public static boolean processCpuReadable(long pid) {
+    return ProcessCpu.nanos(pid) != null;
   }
 }

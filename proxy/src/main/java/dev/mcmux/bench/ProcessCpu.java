@@ -14,35 +14,38 @@ final class ProcessCpu {
   private ProcessCpu() {}
 
   /**
-   * User plus system CPU time of process {@code pid} and all its threads so far, in nanoseconds; -1
-   * when it cannot be read (the process is gone, or there is no {@code /proc}).
+   * User and system CPU time of process {@code pid} and all its threads so far, in nanoseconds;
+   * null when it cannot be read (the process is gone, or there is no {@code /proc}).
    */
-  static long nanos(long pid) {
+  static long[] nanos(long pid) {
     try {
       return parse(Files.readString(Path.of("/proc", Long.toString(pid), "stat")));
     } catch (IOException | RuntimeException e) {
-      return -1;
+      return null;
     }
   }
 
-  /** The sum of {@link #nanos(long)} over {@code pids}, -1 when any of them cannot be read. */
-  static long nanos(List<Long> pids) {
-    long sum = 0;
+  /** {@link #nanos(long)} added up over {@code pids}; null when any of them cannot be read. */
+  static long[] nanos(List<Long> pids) {
+    long[] sum = new long[2];
     for (long pid : pids) {
-      long n = nanos(pid);
-      if (n < 0) {
-        return -1;
+      long[] n = nanos(pid);
+      if (n == null) {
+        return null;
       }
-      sum += n;
+      sum[0] += n[0];
+      sum[1] += n[1];
     }
     return sum;
   }
 
-  /** User plus system time from the text of {@code /proc/PID/stat}, in nanoseconds. */
-  static long parse(String stat) {
+  /** User and system time from the text of {@code /proc/PID/stat}, in nanoseconds. */
+  static long[] parse(String stat) {
     // The command name in parentheses may itself hold spaces and ')'; the fields after the last
     // ')' are fixed: the state (field 3) first, user and system time in fields 14 and 15.
     String[] fields = stat.substring(stat.lastIndexOf(')') + 1).trim().split(" +");
-    return (Long.parseLong(fields[11]) + Long.parseLong(fields[12])) * NANOS_PER_TICK;
+    return new long[] {
+      Long.parseLong(fields[11]) * NANOS_PER_TICK, Long.parseLong(fields[12]) * NANOS_PER_TICK
+    };
   }
 }

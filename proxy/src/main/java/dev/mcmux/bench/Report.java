@@ -169,8 +169,9 @@ public final class Report {
         s.append(
             String.format(
                 Locale.ROOT,
-                ", proxy %.1f µs (%.2f cores)",
+                ", proxy %.1f µs (%.1f of it system; %.2f cores)",
                 r.proxyMicrosPerOp(),
+                r.proxySystemMicrosPerOp(),
                 r.proxyCpuSeconds() / r.seconds()));
       }
     }

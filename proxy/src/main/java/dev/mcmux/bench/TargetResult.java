@@ -18,8 +18,9 @@ import org.HdrHistogram.Histogram;
  * @param busiestLoopCores the same for the busiest generator event loop: near 1.0 means the
  *     generator itself was the bottleneck
  * @param tlsSession protocol and cipher of the first TLS connection, empty for plaintext
- * @param proxyCpuSeconds CPU time that the processes given with {@code --proxy-pid} for this target
- *     used during the window, NaN when none were given or one could not be read
+ * @param proxyUserSeconds user CPU time that the processes given with {@code --proxy-pid} for this
+ *     target used during the window, NaN when none were given or one could not be read
+ * @param proxySystemSeconds the same for their system (kernel) CPU time
  */
 public record TargetResult(
     Target target,
@@ -39,7 +40,8 @@ public record TargetResult(
     Optional<String> tlsSession,
     long connectionsOpened,
     long reconnects,
-    double proxyCpuSeconds) {
+    double proxyUserSeconds,
+    double proxySystemSeconds) {
 
   /** Successful requests per second of the measured window. */
   public double opsPerSecond() {
@@ -51,9 +53,19 @@ public record TargetResult(
     return ops > 0 ? cpuCores * seconds * 1e6 / ops : Double.NaN;
   }
 
+  /** The proxy's user plus system CPU time during the window, in seconds; NaN if not measured. */
+  public double proxyCpuSeconds() {
+    return proxyUserSeconds + proxySystemSeconds;
+  }
+
   /** The proxy's CPU time per successful request of the window, in µs; NaN if not measured. */
   public double proxyMicrosPerOp() {
-    return ops > 0 ? proxyCpuSeconds * 1e6 / ops : Double.NaN;
+    return ops > 0 ? proxyCpuSeconds() * 1e6 / ops : Double.NaN;
+  }
+
+  /** The system (kernel) part of {@link #proxyMicrosPerOp()}. */
+  public double proxySystemMicrosPerOp() {
+    return ops > 0 ? proxySystemSeconds * 1e6 / ops : Double.NaN;
   }
 
   /**
@@ -81,7 +93,8 @@ public record TargetResult(
     double seconds = 0;
     double cpuSeconds = 0;
     double cpuWindow = 0;
-    double proxySeconds = 0;
+    double proxyUser = 0;
+    double proxySystem = 0;
     long proxyOps = 0;
     double busiest = Double.NaN;
     for (int i = 0; i < runs.size(); i++) {
@@ -108,7 +121,8 @@ public record TargetResult(
         cpuWindow += r.seconds();
       }
       if (!Double.isNaN(r.proxyCpuSeconds())) {
-        proxySeconds += r.proxyCpuSeconds();
+        proxyUser += r.proxyUserSeconds();
+        proxySystem += r.proxySystemSeconds();
         proxyOps += r.ops();
       }
       double loop = r.busiestLoopCores();
@@ -136,7 +150,8 @@ public record TargetResult(
         reconnects,
         // Scaled from the rounds where it was read to all of them, so that per request it is the
         // known rounds' figure.
-        proxyOps > 0 ? proxySeconds * ops / proxyOps : Double.NaN);
+        proxyOps > 0 ? proxyUser * ops / proxyOps : Double.NaN,
+        proxyOps > 0 ? proxySystem * ops / proxyOps : Double.NaN);
   }
 
   /** All errors of the run. */

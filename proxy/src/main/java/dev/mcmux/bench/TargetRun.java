@@ -193,7 +193,13 @@ final class TargetRun {
       }
       List<LoopStats> stats = closeAll(drivers);
       return result(
-          stats, Optional.empty(), config.duration().toNanos() / 1e9, cpu[0], cpu[1], cpu[2]);
+          stats,
+          Optional.empty(),
+          config.duration().toNanos() / 1e9,
+          cpu[0],
+          cpu[1],
+          cpu[2],
+          cpu[3]);
     } catch (BenchFailure e) {
       List<LoopStats> stats;
       try {
@@ -221,7 +227,7 @@ final class TargetRun {
       Progress progress) {
     List<Long> proxyPids = config.proxyPids().getOrDefault(target.name(), List.of());
     long cpuStart = -1;
-    long proxyCpuStart = -1;
+    long[] proxyCpuStart = null;
     long[] loopCpuStart = new long[loopThreads.length];
     long opsAtWarmupEnd = 0;
     long step = TimeUnit.MILLISECONDS.toNanos(500);
@@ -239,7 +245,7 @@ final class TargetRun {
       }
       if (cpuStart < 0 && now >= warmupEnd) {
         cpuStart = processCpuNanos();
-        proxyCpuStart = proxyPids.isEmpty() ? -1 : ProcessCpu.nanos(proxyPids);
+        proxyCpuStart = proxyPids.isEmpty() ? null : ProcessCpu.nanos(proxyPids);
         for (int i = 0; i < loopThreads.length; i++) {
           loopCpuStart[i] = THREADS.getThreadCpuTime(loopThreads[i]);
         }
@@ -270,7 +276,7 @@ final class TargetRun {
           target.name(), phase, rate, mismatches, mismatches > 0 ? "  !!! MISMATCH !!!" : "");
     }
     long cpuEnd = processCpuNanos();
-    long proxyCpuEnd = proxyPids.isEmpty() ? -1 : ProcessCpu.nanos(proxyPids);
+    long[] proxyCpuEnd = proxyPids.isEmpty() ? null : ProcessCpu.nanos(proxyPids);
     double window = end - warmupEnd;
     double busiest = Double.NaN;
     for (int i = 0; i < loopThreads.length; i++) {
@@ -281,9 +287,10 @@ final class TargetRun {
       }
     }
     double process = cpuStart < 0 || cpuEnd < 0 ? Double.NaN : (cpuEnd - cpuStart) / window;
-    double proxy =
-        proxyCpuStart < 0 || proxyCpuEnd < 0 ? Double.NaN : (proxyCpuEnd - proxyCpuStart) / 1e9;
-    return new double[] {process, busiest, proxy};
+    boolean proxyKnown = proxyCpuStart != null && proxyCpuEnd != null;
+    double proxyUser = proxyKnown ? (proxyCpuEnd[0] - proxyCpuStart[0]) / 1e9 : Double.NaN;
+    double proxySystem = proxyKnown ? (proxyCpuEnd[1] - proxyCpuStart[1]) / 1e9 : Double.NaN;
+    return new double[] {process, busiest, proxyUser, proxySystem};
   }
 
   private List<LoopStats> closeAll(List<LoopDriver> drivers) {
@@ -297,7 +304,7 @@ final class TargetRun {
   }
 
   private TargetResult failed(List<LoopStats> stats, String reason) {
-    return result(stats, Optional.of(reason), 0, Double.NaN, Double.NaN, Double.NaN);
+    return result(stats, Optional.of(reason), 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
   }
 
   private TargetResult result(
@@ -306,7 +313,8 @@ final class TargetRun {
       double seconds,
       double cpu,
       double busiestLoop,
-      double proxyCpuSeconds) {
+      double proxyUserSeconds,
+      double proxySystemSeconds) {
     LoopStats total = new LoopStats();
     perLoop.forEach(total::add);
     Map<ErrorKind, Long> errors = new EnumMap<>(ErrorKind.class);
@@ -338,7 +346,8 @@ final class TargetRun {
         Optional.ofNullable(tlsSession),
         total.connectionsOpened,
         total.reconnects,
-        proxyCpuSeconds);
+        proxyUserSeconds,
+        proxySystemSeconds);
   }
 
   private static String firstConnectError(List<LoopDriver> drivers) {

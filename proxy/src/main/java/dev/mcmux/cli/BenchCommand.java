@@ -195,7 +195,7 @@ final class BenchCommand implements Callable<Integer> {
       Map<String, List<Long>> pids = BenchConfig.parseProxyPids(proxyPids);
       for (Map.Entry<String, List<Long>> e : pids.entrySet()) {
         for (long pid : e.getValue()) {
-          if (Bench.processCpuNanos(pid) < 0) {
+          if (!Bench.processCpuReadable(pid)) {
             throw new IllegalArgumentException(
                 "--proxy-pid "
                     + e.getKey()

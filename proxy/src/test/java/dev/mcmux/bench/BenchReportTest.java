@@ -65,6 +65,7 @@ class BenchReportTest {
         Optional.empty(),
         50,
         0,
+        Double.NaN,
         Double.NaN);
   }
 
@@ -110,6 +111,7 @@ class BenchReportTest {
             Optional.empty(),
             0,
             0,
+            Double.NaN,
             Double.NaN);
     String report =
         Report.render(
@@ -216,6 +218,7 @@ class BenchReportTest {
             second.tlsSession(),
             second.connectionsOpened(),
             second.reconnects(),
+            Double.NaN,
             Double.NaN);
     TargetResult partly = TargetResult.combine(List.of(unknownCpu, first));
     assertEquals(0.5, partly.cpuCores(), 1e-9);
@@ -297,7 +300,7 @@ class BenchReportTest {
         c.proxyPids());
   }
 
-  private static TargetResult withProxyCpu(TargetResult r, double seconds) {
+  private static TargetResult withProxyCpu(TargetResult r, double user, double system) {
     return new TargetResult(
         r.target(),
         r.failure(),
@@ -316,18 +319,23 @@ class BenchReportTest {
         r.tlsSession(),
         r.connectionsOpened(),
         r.reconnects(),
-        seconds);
+        user,
+        system);
   }
 
   @Test
   void proxyCpuIsReportedPerRequestBesideTheGenerators() {
-    // 500,000 requests in 10 s; the generator used 0.5 cores (10 µs each), the proxy 6 s (12 µs).
-    TargetResult measured = withProxyCpu(result("mcmux=127.0.0.1:3", 500_000, 500, 0), 6.0);
+    // 500,000 requests in 10 s; the generator used 0.5 cores (10 µs each), the proxy 2 s of user
+    // and 4 s of system time (12 µs, 8 of them in the kernel).
+    TargetResult measured = withProxyCpu(result("mcmux=127.0.0.1:3", 500_000, 500, 0), 2.0, 4.0);
     assertEquals(10.0, measured.benchMicrosPerOp(), 1e-9);
     assertEquals(12.0, measured.proxyMicrosPerOp(), 1e-9);
+    assertEquals(8.0, measured.proxySystemMicrosPerOp(), 1e-9);
     String report = Report.render(config(), List.of(measured), Map.of(), "generator");
     assertTrue(
-        report.contains("; CPU per request: bench 10.0 µs, proxy 12.0 µs (0.60 cores)"), report);
+        report.contains(
+            "; CPU per request: bench 10.0 µs, proxy 12.0 µs (8.0 of it system; 0.60 cores)"),
+        report);
     // Without --proxy-pid the notes give the generator's figure alone.
     String without =
         Report.render(
@@ -338,6 +346,7 @@ class BenchReportTest {
     TargetResult lost = result("mcmux=127.0.0.1:3", 300_000, 500, 0);
     TargetResult combined = TargetResult.combine(List.of(measured, lost));
     assertEquals(12.0, combined.proxyMicrosPerOp(), 1e-9);
+    assertEquals(8.0, combined.proxySystemMicrosPerOp(), 1e-9);
     assertTrue(Double.isNaN(TargetResult.combine(List.of(lost, lost)).proxyMicrosPerOp()));
   }
 
@@ -365,8 +374,10 @@ class BenchReportTest {
     // Fields 14 and 15 (user 250, system 130 ticks) after a command name "(a b) c".
     String stat =
         "4242 ((a b) c) S 1 4242 4242 0 -1 4194560 2000 0 0 0 250 130 0 0 20 0 9 0 77 1000 50";
-    assertEquals(3_800_000_000L, ProcessCpu.parse(stat));
-    assertTrue(ProcessCpu.nanos(ProcessHandle.current().pid()) > 0);
-    assertEquals(-1, ProcessCpu.nanos(List.of(ProcessHandle.current().pid(), Long.MAX_VALUE)));
+    org.junit.jupiter.api.Assertions.assertArrayEquals(
+        new long[] {2_500_000_000L, 1_300_000_000L}, ProcessCpu.parse(stat));
+    long[] own = ProcessCpu.nanos(ProcessHandle.current().pid());
+    assertTrue(own != null && own[0] + own[1] > 0);
+    assertEquals(null, ProcessCpu.nanos(List.of(ProcessHandle.current().pid(), Long.MAX_VALUE)));
   }
 }

@@ -403,13 +403,14 @@ class BenchIT {
       java.util.regex.Matcher m =
           java.util.regex.Pattern.compile(
                   "- plain \\(.*; CPU per request: bench ([0-9.]+) µs, proxy ([0-9.]+) µs"
-                      + " \\(([0-9.]+) cores\\)")
+                      + " \\(([0-9.]+) of it system; ([0-9.]+) cores\\)")
               .matcher(r.out());
       assertTrue(m.find(), r.toString());
       // memcached answered every request of the window, so it used some CPU for them.
       assertTrue(Double.parseDouble(m.group(1)) > 0, r.toString());
       assertTrue(Double.parseDouble(m.group(2)) > 0, r.toString());
-      assertTrue(Double.parseDouble(m.group(3)) > 0, r.toString());
+      assertTrue(Double.parseDouble(m.group(4)) > 0, r.toString());
+      assertTrue(Double.parseDouble(m.group(3)) <= Double.parseDouble(m.group(2)), r.toString());
 
       Result gone =
           bench("--target", "plain=" + plain(plain), "--proxy-pid", "plain=" + Integer.MAX_VALUE);
