@@ -215,8 +215,8 @@ final class TargetRun {
 
   /**
    * Waits out warmup and measurement, showing progress; returns the CPU used in the window by the
-   * whole process and by the busiest event loop, in cores, and by the target's proxy processes (if
-   * given), in seconds.
+   * whole process and by the busiest event loop, in cores, then the user and the system time of the
+   * target's proxy processes (NaN unless given), in seconds.
    */
   private double[] measure(
       List<LoopDriver> drivers,
