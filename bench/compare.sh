@@ -653,9 +653,13 @@ for w in $WORKLOADS; do
       fi
     fi
     mcpu=$(seconds $(($(cpu_ticks "${MC_PID[$t]}") - MC_TICKS[$t])))
-    # The bench's note on the target: "CPU per request: bench X µs[, proxy Y µs (Z cores)]".
-    per_req=$(sed -n -e "s/^- $t (.*; CPU per request: bench \([0-9.]*\) µs, proxy \([0-9.]*\) µs.*/\1 + \2/p" \
-      -e "s/^- $t (.*; CPU per request: bench \([0-9.]*\) µs\(;.*\)\{0,1\}$/\1/p" "$WORK/bench-$w.out" | head -1)
+    # The bench's note on the target: "CPU per request: bench X us (S of it system)" and then
+    # ", proxy Y us (S of it system; Z cores)", or ", proxy unknown (...)" when it could not be read.
+    per_req=$(sed -n \
+      -e "s/^- $t (.*; CPU per request: bench \([0-9.]*\) us[^,;]*, proxy \([0-9.]*\) us.*/\1 + \2/p" \
+      -e "s/^- $t (.*; CPU per request: bench \([0-9.]*\) us[^,;]*, proxy unknown.*/\1 + ?/p" \
+      -e "s/^- $t (.*; CPU per request: bench \([0-9.]*\) us[^,;]*\(;.*\)\{0,1\}$/\1/p" \
+      "$WORK/bench-$w.out" | head -1)
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$conns" "$rss" "$pcpu" "$mcpu" "${per_req:--}" >>"$WORK/extra-$w.tsv"
   done
   stop_proxies

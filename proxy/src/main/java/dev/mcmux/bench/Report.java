@@ -59,7 +59,7 @@ public final class Report {
     s.append("### mcmux bench: ").append(workload(config)).append("\n\n");
     s.append(table(results)).append('\n');
     for (TargetResult r : results) {
-      s.append(note(r));
+      s.append(note(r, config.proxyPids().containsKey(r.target().name())));
       List<TargetResult> runs = rounds.getOrDefault(r.target().name(), List.of());
       if (runs.size() > 1) {
         s.append("; ops/s by round:");
@@ -136,7 +136,7 @@ public final class Report {
     s.append('\n');
   }
 
-  private static String note(TargetResult r) {
+  private static String note(TargetResult r, boolean proxyGiven) {
     StringBuilder s = new StringBuilder("- ").append(r.target().name()).append(" (");
     s.append(r.target().address());
     r.tlsSession().ifPresent(t -> s.append(", ").append(t));
@@ -163,16 +163,22 @@ public final class Report {
       }
     }
     if (!Double.isNaN(r.benchMicrosPerOp())) {
+      // "us", not the micro sign: the note must read the same under any locale's charset.
       s.append(
-          String.format(Locale.ROOT, "; CPU per request: bench %.1f µs", r.benchMicrosPerOp()));
+          String.format(Locale.ROOT, "; CPU per request: bench %.1f us", r.benchMicrosPerOp()));
+      if (!Double.isNaN(r.benchSystemMicrosPerOp())) {
+        s.append(String.format(Locale.ROOT, " (%.1f of it system)", r.benchSystemMicrosPerOp()));
+      }
       if (!Double.isNaN(r.proxyMicrosPerOp())) {
         s.append(
             String.format(
                 Locale.ROOT,
-                ", proxy %.1f µs (%.1f of it system; %.2f cores)",
+                ", proxy %.1f us (%.1f of it system; %.2f cores)",
                 r.proxyMicrosPerOp(),
                 r.proxySystemMicrosPerOp(),
                 r.proxyCpuSeconds() / r.seconds()));
+      } else if (proxyGiven) {
+        s.append(", proxy unknown (a --proxy-pid process could not be read; did it exit?)");
       }
     }
     if (!r.errors().isEmpty()) {

@@ -18,6 +18,8 @@ import org.HdrHistogram.Histogram;
  * @param busiestLoopCores the same for the busiest generator event loop: near 1.0 means the
  *     generator itself was the bottleneck
  * @param tlsSession protocol and cipher of the first TLS connection, empty for plaintext
+ * @param benchSystemSeconds this process's system (kernel) CPU time during the window, NaN if
+ *     unknown
  * @param proxyUserSeconds user CPU time that the processes given with {@code --proxy-pid} for this
  *     target used during the window, NaN when none were given or one could not be read
  * @param proxySystemSeconds the same for their system (kernel) CPU time
@@ -40,6 +42,7 @@ public record TargetResult(
     Optional<String> tlsSession,
     long connectionsOpened,
     long reconnects,
+    double benchSystemSeconds,
     double proxyUserSeconds,
     double proxySystemSeconds) {
 
@@ -51,6 +54,11 @@ public record TargetResult(
   /** This process's CPU time per successful request of the window, in µs; NaN if unknown. */
   public double benchMicrosPerOp() {
     return ops > 0 ? cpuCores * seconds * 1e6 / ops : Double.NaN;
+  }
+
+  /** The system (kernel) part of {@link #benchMicrosPerOp()}. */
+  public double benchSystemMicrosPerOp() {
+    return ops > 0 ? benchSystemSeconds * 1e6 / ops : Double.NaN;
   }
 
   /** The proxy's user plus system CPU time during the window, in seconds; NaN if not measured. */
@@ -93,6 +101,8 @@ public record TargetResult(
     double seconds = 0;
     double cpuSeconds = 0;
     double cpuWindow = 0;
+    double benchSystem = 0;
+    long benchSystemOps = 0;
     double proxyUser = 0;
     double proxySystem = 0;
     long proxyOps = 0;
@@ -119,6 +129,10 @@ public record TargetResult(
       if (!Double.isNaN(r.cpuCores())) {
         cpuSeconds += r.cpuCores() * r.seconds();
         cpuWindow += r.seconds();
+      }
+      if (!Double.isNaN(r.benchSystemSeconds())) {
+        benchSystem += r.benchSystemSeconds();
+        benchSystemOps += r.ops();
       }
       if (!Double.isNaN(r.proxyCpuSeconds())) {
         proxyUser += r.proxyUserSeconds();
@@ -148,8 +162,9 @@ public record TargetResult(
         tls,
         opened,
         reconnects,
-        // Scaled from the rounds where it was read to all of them, so that per request it is the
-        // known rounds' figure.
+        // Scaled from the rounds where they were read to all of them, so that per request they
+        // are the known rounds' figures.
+        benchSystemOps > 0 ? benchSystem * ops / benchSystemOps : Double.NaN,
         proxyOps > 0 ? proxyUser * ops / proxyOps : Double.NaN,
         proxyOps > 0 ? proxySystem * ops / proxyOps : Double.NaN);
   }

@@ -184,7 +184,7 @@ final class TargetRun {
       long warmupEnd = start + config.warmup().toNanos();
       long end = warmupEnd + config.duration().toNanos();
       drivers.forEach(d -> d.loop.execute(() -> d.start(warmupEnd, end)));
-      double[] cpu = measure(drivers, loopThreads, start, warmupEnd, end, progress);
+      WindowCpu cpu = measure(drivers, loopThreads, start, warmupEnd, end, progress);
 
       progress.show("[%s] draining", name);
       long drainDeadline = end + config.timeout().toNanos() + SLACK_NANOS;
@@ -192,14 +192,7 @@ final class TargetRun {
         await(d.drained, drainDeadline, "draining");
       }
       List<LoopStats> stats = closeAll(drivers);
-      return result(
-          stats,
-          Optional.empty(),
-          config.duration().toNanos() / 1e9,
-          cpu[0],
-          cpu[1],
-          cpu[2],
-          cpu[3]);
+      return result(stats, Optional.empty(), config.duration().toNanos() / 1e9, cpu);
     } catch (BenchFailure e) {
       List<LoopStats> stats;
       try {
@@ -213,12 +206,66 @@ final class TargetRun {
     }
   }
 
+  /** CPU time counters read at one moment: this process's, its event loops', the proxy's. */
+  private record CpuReading(long process, long[] own, long[] loops, long[] proxy) {
+
+    static CpuReading take(long[] loopThreads, List<Long> proxyPids) {
+      long[] loops = new long[loopThreads.length];
+      for (int i = 0; i < loopThreads.length; i++) {
+        loops[i] = THREADS.getThreadCpuTime(loopThreads[i]);
+      }
+      return new CpuReading(
+          processCpuNanos(),
+          ProcessCpu.nanos(ProcessHandle.current().pid()),
+          loops,
+          proxyPids.isEmpty() ? null : ProcessCpu.nanos(proxyPids));
+    }
+  }
+
   /**
-   * Waits out warmup and measurement, showing progress; returns the CPU used in the window by the
-   * whole process and by the busiest event loop, in cores, then the user and the system time of the
-   * target's proxy processes (NaN unless given), in seconds.
+   * What the processes used in the measured window.
+   *
+   * @param processCores this process, CPU seconds per second
+   * @param busiestLoopCores the busiest generator event loop, the same way
+   * @param ownSystemSeconds this process's system (kernel) time
+   * @param proxyUserSeconds the proxy's user time, NaN unless {@code --proxy-pid} named it
+   * @param proxySystemSeconds the proxy's system time, the same way
    */
-  private double[] measure(
+  private record WindowCpu(
+      double processCores,
+      double busiestLoopCores,
+      double ownSystemSeconds,
+      double proxyUserSeconds,
+      double proxySystemSeconds) {
+
+    static final WindowCpu UNKNOWN =
+        new WindowCpu(Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+
+    static WindowCpu between(CpuReading start, CpuReading end, double windowNanos) {
+      if (start == null) {
+        return UNKNOWN;
+      }
+      double busiest = Double.NaN;
+      for (int i = 0; i < start.loops().length; i++) {
+        if (start.loops()[i] >= 0 && end.loops()[i] >= 0) {
+          double cores = (end.loops()[i] - start.loops()[i]) / windowNanos;
+          busiest = Double.isNaN(busiest) ? cores : Math.max(busiest, cores);
+        }
+      }
+      boolean process = start.process() >= 0 && end.process() >= 0;
+      boolean own = start.own() != null && end.own() != null;
+      boolean proxy = start.proxy() != null && end.proxy() != null;
+      return new WindowCpu(
+          process ? (end.process() - start.process()) / windowNanos : Double.NaN,
+          busiest,
+          own ? (end.own()[1] - start.own()[1]) / 1e9 : Double.NaN,
+          proxy ? (end.proxy()[0] - start.proxy()[0]) / 1e9 : Double.NaN,
+          proxy ? (end.proxy()[1] - start.proxy()[1]) / 1e9 : Double.NaN);
+    }
+  }
+
+  /** Waits out warmup and measurement, showing progress; returns what the window cost in CPU. */
+  private WindowCpu measure(
       List<LoopDriver> drivers,
       long[] loopThreads,
       long start,
@@ -226,9 +273,9 @@ final class TargetRun {
       long end,
       Progress progress) {
     List<Long> proxyPids = config.proxyPids().getOrDefault(target.name(), List.of());
-    long cpuStart = -1;
-    long[] proxyCpuStart = null;
-    long[] loopCpuStart = new long[loopThreads.length];
+    // Without warmup the window has already begun: read the counters before the first sleep.
+    CpuReading atStart =
+        System.nanoTime() >= warmupEnd ? CpuReading.take(loopThreads, proxyPids) : null;
     long opsAtWarmupEnd = 0;
     long step = TimeUnit.MILLISECONDS.toNanos(500);
     long now;
@@ -243,12 +290,8 @@ final class TargetRun {
         ops += d.stats.progressOps.get();
         mismatches += d.stats.progressMismatches.get();
       }
-      if (cpuStart < 0 && now >= warmupEnd) {
-        cpuStart = processCpuNanos();
-        proxyCpuStart = proxyPids.isEmpty() ? null : ProcessCpu.nanos(proxyPids);
-        for (int i = 0; i < loopThreads.length; i++) {
-          loopCpuStart[i] = THREADS.getThreadCpuTime(loopThreads[i]);
-        }
+      if (atStart == null && now >= warmupEnd) {
+        atStart = CpuReading.take(loopThreads, proxyPids);
         opsAtWarmupEnd = ops;
       }
       if (now >= warmupEnd && now - warmupEnd < step / 10) {
@@ -275,22 +318,7 @@ final class TargetRun {
           "[%s] %s  %,.0f ops/s  mismatches %d%s",
           target.name(), phase, rate, mismatches, mismatches > 0 ? "  !!! MISMATCH !!!" : "");
     }
-    long cpuEnd = processCpuNanos();
-    long[] proxyCpuEnd = proxyPids.isEmpty() ? null : ProcessCpu.nanos(proxyPids);
-    double window = end - warmupEnd;
-    double busiest = Double.NaN;
-    for (int i = 0; i < loopThreads.length; i++) {
-      long used = THREADS.getThreadCpuTime(loopThreads[i]);
-      if (used >= 0 && loopCpuStart[i] >= 0 && cpuStart >= 0) {
-        double cores = (used - loopCpuStart[i]) / window;
-        busiest = Double.isNaN(busiest) ? cores : Math.max(busiest, cores);
-      }
-    }
-    double process = cpuStart < 0 || cpuEnd < 0 ? Double.NaN : (cpuEnd - cpuStart) / window;
-    boolean proxyKnown = proxyCpuStart != null && proxyCpuEnd != null;
-    double proxyUser = proxyKnown ? (proxyCpuEnd[0] - proxyCpuStart[0]) / 1e9 : Double.NaN;
-    double proxySystem = proxyKnown ? (proxyCpuEnd[1] - proxyCpuStart[1]) / 1e9 : Double.NaN;
-    return new double[] {process, busiest, proxyUser, proxySystem};
+    return WindowCpu.between(atStart, CpuReading.take(loopThreads, proxyPids), end - warmupEnd);
   }
 
   private List<LoopStats> closeAll(List<LoopDriver> drivers) {
@@ -304,17 +332,11 @@ final class TargetRun {
   }
 
   private TargetResult failed(List<LoopStats> stats, String reason) {
-    return result(stats, Optional.of(reason), 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+    return result(stats, Optional.of(reason), 0, WindowCpu.UNKNOWN);
   }
 
   private TargetResult result(
-      List<LoopStats> perLoop,
-      Optional<String> failure,
-      double seconds,
-      double cpu,
-      double busiestLoop,
-      double proxyUserSeconds,
-      double proxySystemSeconds) {
+      List<LoopStats> perLoop, Optional<String> failure, double seconds, WindowCpu cpu) {
     LoopStats total = new LoopStats();
     perLoop.forEach(total::add);
     Map<ErrorKind, Long> errors = new EnumMap<>(ErrorKind.class);
@@ -341,13 +363,14 @@ final class TargetRun {
         first,
         latency,
         seconds,
-        cpu,
-        busiestLoop,
+        cpu.processCores(),
+        cpu.busiestLoopCores(),
         Optional.ofNullable(tlsSession),
         total.connectionsOpened,
         total.reconnects,
-        proxyUserSeconds,
-        proxySystemSeconds);
+        cpu.ownSystemSeconds(),
+        cpu.proxyUserSeconds(),
+        cpu.proxySystemSeconds());
   }
 
   private static String firstConnectError(List<LoopDriver> drivers) {

@@ -170,8 +170,9 @@ final class BenchCommand implements Callable<Integer> {
       paramLabel = "NAME=PID[,PID]",
       description =
           "Also measure the CPU time of the processes serving target NAME (a proxy; several PIDs"
-              + " add up) over its measured windows, and report it per request beside the"
-              + " generator's own. Repeatable; reads /proc.")
+              + " add up, and children are not counted: name every worker of a forking proxy)"
+              + " over its measured windows, and report it per request beside the generator's"
+              + " own. Repeatable; reads /proc.")
   List<String> proxyPids = new ArrayList<>();
 
   @Option(

@@ -65,6 +65,7 @@ class BenchReportTest {
         Optional.empty(),
         50,
         0,
+        4.0,
         Double.NaN,
         Double.NaN);
   }
@@ -111,6 +112,7 @@ class BenchReportTest {
             Optional.empty(),
             0,
             0,
+            Double.NaN,
             Double.NaN,
             Double.NaN);
     String report =
@@ -219,6 +221,7 @@ class BenchReportTest {
             second.connectionsOpened(),
             second.reconnects(),
             Double.NaN,
+            Double.NaN,
             Double.NaN);
     TargetResult partly = TargetResult.combine(List.of(unknownCpu, first));
     assertEquals(0.5, partly.cpuCores(), 1e-9);
@@ -275,7 +278,16 @@ class BenchReportTest {
         proxyPids);
   }
 
+  private static BenchConfig withProxyPids(BenchConfig c, Map<String, List<Long>> pids) {
+    return withRoundsAndPids(c, c.rounds(), pids);
+  }
+
   private static BenchConfig withRounds(BenchConfig c, int rounds) {
+    return withRoundsAndPids(c, rounds, c.proxyPids());
+  }
+
+  private static BenchConfig withRoundsAndPids(
+      BenchConfig c, int rounds, Map<String, List<Long>> pids) {
     return new BenchConfig(
         c.targets(),
         c.caFile(),
@@ -297,7 +309,7 @@ class BenchReportTest {
         c.progress(),
         c.failOnErrors(),
         rounds,
-        c.proxyPids());
+        pids);
   }
 
   private static TargetResult withProxyCpu(TargetResult r, double user, double system) {
@@ -319,6 +331,7 @@ class BenchReportTest {
         r.tlsSession(),
         r.connectionsOpened(),
         r.reconnects(),
+        r.benchSystemSeconds(),
         user,
         system);
   }
@@ -334,18 +347,26 @@ class BenchReportTest {
     String report = Report.render(config(), List.of(measured), Map.of(), "generator");
     assertTrue(
         report.contains(
-            "; CPU per request: bench 10.0 µs, proxy 12.0 µs (8.0 of it system; 0.60 cores)"),
+            "; CPU per request: bench 10.0 us (8.0 of it system), proxy 12.0 us (8.0 of it system;"
+                + " 0.60 cores)"),
         report);
     // Without --proxy-pid the notes give the generator's figure alone.
     String without =
         Report.render(
             config(), List.of(result("mcmux=127.0.0.1:3", 500_000, 500, 0)), Map.of(), "g");
-    assertTrue(without.contains("; CPU per request: bench 10.0 µs\n"), without);
+    assertTrue(without.contains("; CPU per request: bench 10.0 us (8.0 of it system)\n"), without);
+    // With --proxy-pid for a target whose proxy could not be read, the notes say so.
+    BenchConfig named = withProxyPids(config(), Map.of("tls", List.of(1L)));
+    String unread =
+        Report.render(
+            named, List.of(result("tls=tls://localhost:2", 500_000, 500, 0)), Map.of(), "g");
+    assertTrue(unread.contains("proxy unknown (a --proxy-pid process could not be read"), unread);
 
     // A round whose proxy CPU could not be read (the proxy died) does not dilute the others.
     TargetResult lost = result("mcmux=127.0.0.1:3", 300_000, 500, 0);
     TargetResult combined = TargetResult.combine(List.of(measured, lost));
     assertEquals(12.0, combined.proxyMicrosPerOp(), 1e-9);
+    assertEquals(10.0, combined.benchSystemMicrosPerOp(), 1e-9);
     assertEquals(8.0, combined.proxySystemMicrosPerOp(), 1e-9);
     assertTrue(Double.isNaN(TargetResult.combine(List.of(lost, lost)).proxyMicrosPerOp()));
   }

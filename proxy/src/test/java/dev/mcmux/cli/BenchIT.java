@@ -402,15 +402,15 @@ class BenchIT {
       assertEquals(Bench.EXIT_OK, r.code(), r.toString());
       java.util.regex.Matcher m =
           java.util.regex.Pattern.compile(
-                  "- plain \\(.*; CPU per request: bench ([0-9.]+) µs, proxy ([0-9.]+) µs"
-                      + " \\(([0-9.]+) of it system; ([0-9.]+) cores\\)")
+                  "- plain \\(.*; CPU per request: bench ([0-9.]+) us \\(([0-9.]+) of it system\\),"
+                      + " proxy ([0-9.]+) us \\(([0-9.]+) of it system; ([0-9.]+) cores\\)")
               .matcher(r.out());
       assertTrue(m.find(), r.toString());
       // memcached answered every request of the window, so it used some CPU for them.
-      assertTrue(Double.parseDouble(m.group(1)) > 0, r.toString());
-      assertTrue(Double.parseDouble(m.group(2)) > 0, r.toString());
-      assertTrue(Double.parseDouble(m.group(4)) > 0, r.toString());
-      assertTrue(Double.parseDouble(m.group(3)) <= Double.parseDouble(m.group(2)), r.toString());
+      // Both processes did system calls for every request, so both have kernel time.
+      for (int g = 1; g <= 5; g++) {
+        assertTrue(Double.parseDouble(m.group(g)) > 0, g + ": " + r);
+      }
 
       Result gone =
           bench("--target", "plain=" + plain(plain), "--proxy-pid", "plain=" + Integer.MAX_VALUE);
