@@ -551,7 +551,7 @@ must_refuse() {
   grep -qF -- "$message" <<<"$err" || { echo "$err"; return 1; }
   echo "checked: refused: $(grep -F -- "$message" <<<"$err" | head -n 1 | cut -c1-140)"
 }
-# unixSocket.mode reaches mcmux.conf as given, and its default is mcmux's own.
+# unixSocket.mode reaches mcmux.conf as given, and the chart's default is the same as mcmux's (0666).
 chart_socket_mode() {
   local m=$work/socket-mode.yaml mode
   for mode in 0660 ""; do
