@@ -5,6 +5,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.ToDoubleFunction;
 import org.HdrHistogram.Histogram;
 
 /**
@@ -101,11 +102,6 @@ public record TargetResult(
     double seconds = 0;
     double cpuSeconds = 0;
     double cpuWindow = 0;
-    double benchSystem = 0;
-    long benchSystemOps = 0;
-    double proxyUser = 0;
-    double proxySystem = 0;
-    long proxyOps = 0;
     double busiest = Double.NaN;
     for (int i = 0; i < runs.size(); i++) {
       TargetResult r = runs.get(i);
@@ -130,15 +126,6 @@ public record TargetResult(
         cpuSeconds += r.cpuCores() * r.seconds();
         cpuWindow += r.seconds();
       }
-      if (!Double.isNaN(r.benchSystemSeconds())) {
-        benchSystem += r.benchSystemSeconds();
-        benchSystemOps += r.ops();
-      }
-      if (!Double.isNaN(r.proxyCpuSeconds())) {
-        proxyUser += r.proxyUserSeconds();
-        proxySystem += r.proxySystemSeconds();
-        proxyOps += r.ops();
-      }
       double loop = r.busiestLoopCores();
       if (!Double.isNaN(loop) && (Double.isNaN(busiest) || loop > busiest)) {
         busiest = loop;
@@ -162,11 +149,27 @@ public record TargetResult(
         tls,
         opened,
         reconnects,
-        // Scaled from the rounds where they were read to all of them, so that per request they
-        // are the known rounds' figures.
-        benchSystemOps > 0 ? benchSystem * ops / benchSystemOps : Double.NaN,
-        proxyOps > 0 ? proxyUser * ops / proxyOps : Double.NaN,
-        proxyOps > 0 ? proxySystem * ops / proxyOps : Double.NaN);
+        scaledFromKnownRuns(runs, TargetResult::benchSystemSeconds, ops),
+        scaledFromKnownRuns(runs, TargetResult::proxyUserSeconds, ops),
+        scaledFromKnownRuns(runs, TargetResult::proxySystemSeconds, ops));
+  }
+
+  /**
+   * A CPU time summed over the runs that know it (NaN is "unknown" for one run) and scaled to all
+   * {@code ops} of the runs, so that per request it is the known runs' figure; NaN if none knows.
+   */
+  private static double scaledFromKnownRuns(
+      List<TargetResult> runs, ToDoubleFunction<TargetResult> seconds, long ops) {
+    double sum = 0;
+    long knownOps = 0;
+    for (TargetResult r : runs) {
+      double s = seconds.applyAsDouble(r);
+      if (!Double.isNaN(s)) {
+        sum += s;
+        knownOps += r.ops();
+      }
+    }
+    return knownOps > 0 ? sum * ops / knownOps : Double.NaN;
   }
 
   /** All errors of the run. */
