@@ -64,7 +64,7 @@ import org.junit.jupiter.api.io.TempDir;
  *       lost when it closes</td><td>answered, then closed</td></tr>
  *   <tr><td>exptime past 2038 (binary exptimes are unsigned)</td><td>kept</td><td>the latest time
  *       a meta TTL can hold (2038)</td></tr>
- *   <tr><td>a key with space, CR, LF or NUL bytes longer than 187 bytes</td><td>served</td><td>
+ *   <tr><td>a key with space, CR, LF or NUL bytes, 187 bytes or more</td><td>served</td><td>
  *       "Invalid arguments" (base64 in a meta token cannot hold it)</td></tr>
  *   <tr><td>no upstream answer (connection lost, timeout)</td><td>-</td><td>status 0x86
  *       "temporary failure" with the reason</td></tr>
