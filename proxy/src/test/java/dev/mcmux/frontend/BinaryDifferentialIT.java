@@ -148,10 +148,15 @@ class BinaryDifferentialIT {
    * a noop sentinel; collects until the side hangs up, answers the sentinel, or stays quiet.
    */
   static Answer exchange(int port, byte[] request, boolean split) {
+    return exchange(port, request, split, QUIET);
+  }
+
+  /** {@link #exchange(int, byte[], boolean)}, taking "quiet" to mean silent for {@code quiet}. */
+  static Answer exchange(int port, byte[] request, boolean split, Duration quiet) {
     try (Socket s = new Socket()) {
       s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
       s.setTcpNoDelay(true);
-      s.setSoTimeout((int) QUIET.toMillis());
+      s.setSoTimeout((int) quiet.toMillis());
       OutputStream out = s.getOutputStream();
       InputStream in = s.getInputStream();
       out.write(bare(0x08, 1));
